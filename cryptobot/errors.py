@@ -1,0 +1,62 @@
+"""The project's own exceptions.
+
+Every message says what was wrong, where, and what to do about it. The CLI turns any
+``CryptobotError`` into a one-paragraph message and a non-zero exit code; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class CryptobotError(Exception):
+    """Base class: an error a user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(CryptobotError):
+    """Configuration is invalid (a field, a file or an environment variable)."""
+
+    exit_code = 2
+
+
+class WarehouseError(CryptobotError):
+    """The DuckDB warehouse could not be opened, migrated or written."""
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another process holds the warehouse's write lock for longer than we are willing to wait."""
+
+
+class SourceError(CryptobotError):
+    """A data source failed (network, exchange, bad symbol, ...).
+
+    ``retryable`` is true when a later attempt may succeed (the network, not the request).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class FileFormatError(CryptobotError):
+    """An input file cannot be read: missing columns, wrong types, encoding, empty, ..."""
+
+    exit_code = 3
+
+
+class QualityGateError(CryptobotError):
+    """A batch failed the quality gate. Its bad rows were quarantined; nothing stored changed."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, batch_id: str, failed_rows: int, failures: dict[str, int]):
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.failed_rows = failed_rows
+        self.failures = failures
+
+
+class FeatureBuildError(CryptobotError):
+    """dbt failed to build or test the feature models."""
+
+    exit_code = 5
