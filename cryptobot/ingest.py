@@ -152,45 +152,74 @@ def sentiment_frame(
 
 # --------------------------------------------------------------------------- writing
 
-_MARKET_KEY = ["exchange", "symbol", "timeframe", "ts"]
-_MARKET_VALUES = ["open", "high", "low", "close", "volume"]
-_SENTIMENT_KEY = ["source", "symbol", "ts"]
-_SENTIMENT_VALUES = ["value"]
+
+@dataclass(frozen=True)
+class _Table:
+    """A raw table's natural key and the value columns whose change makes an update."""
+
+    name: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    #: provenance columns rewritten when the values change
+    refreshed: tuple[str, ...]
 
 
-def _upsert(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    staged: str,
-    key: Sequence[str],
-    values: Sequence[str],
-    refreshed: Sequence[str],
-) -> tuple[int, int]:
+MARKET_DATA = _Table(
+    "market_data",
+    key=("exchange", "symbol", "timeframe", "ts"),
+    values=("open", "high", "low", "close", "volume"),
+    refreshed=("source", "fetched_at", "available_at", "batch_id"),
+)
+SENTIMENT = _Table(
+    "sentiment",
+    key=("source", "symbol", "ts"),
+    values=("value",),
+    refreshed=("fetched_at", "available_at", "batch_id"),
+)
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple[int, int]:
     """Update rows whose values differ, insert new ones; returns (inserted, updated)."""
-    on = " and ".join(f"t.{c} = s.{c}" for c in key)
-    differs = " or ".join(f"t.{c} <> s.{c}" for c in values)
-    assignments = ", ".join(f"{c} = s.{c}" for c in [*values, *refreshed])
+    on = " and ".join(f"t.{c} = s.{c}" for c in table.key)
+    differs = " or ".join(f"t.{c} <> s.{c}" for c in table.values)
+    assignments = ", ".join(f"{c} = s.{c}" for c in [*table.values, *table.refreshed])
     updated = con.execute(
-        f"update {table} as t set {assignments} from {staged} as s where {on} and ({differs})"
+        f"update {table.name} as t set {assignments} from {staged} as s where {on} and ({differs})"
     ).fetchone()[0]
     inserted = con.execute(
-        f"insert into {table} select s.* from {staged} as s anti join {table} as t "
-        f"using ({', '.join(key)})"
+        f"insert into {table.name} select s.* from {staged} as s anti join {table.name} as t "
+        f"using ({', '.join(table.key)})"
     ).fetchone()[0]
     return int(inserted), int(updated)
 
 
-def _record_batch(
-    con: duckdb.DuckDBPyConnection,
-    result: BatchResult,
-    *,
-    exchange: str | None,
-    symbol: str | None,
-    timeframe: str | None,
-    error: str | None,
-    params: dict[str, Any] | None,
-    started_at: datetime,
-) -> None:
+@dataclass
+class _Batch:
+    """What one batch writes beside its rows: its ingest_batches record and what it replaces."""
+
+    table: _Table
+    result: BatchResult
+    started_at: datetime
+    exchange: str | None = None
+    symbols: list[str] = field(default_factory=list)
+    timeframe: str | None = None
+    params: dict[str, Any] | None = None
+    where: str | None = None
+    #: delete the stored rows of these symbols (in this exchange/timeframe or source) first
+    replace: bool = False
+
+    def replace_condition(self) -> tuple[str, list[Any]]:
+        marks = ", ".join("?" for _ in self.symbols)
+        if self.table is MARKET_DATA:
+            return (
+                f"exchange = ? and timeframe = ? and symbol in ({marks})",
+                [self.exchange, self.timeframe, *self.symbols],
+            )
+        return f"source = ? and symbol in ({marks})", [self.result.source, *self.symbols]
+
+
+def _record_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, error: str | None) -> None:
+    result = batch.result
     con.execute(
         "insert into ingest_batches (id, source, table_name, exchange, symbol, timeframe, rows,"
         " rows_inserted, rows_updated, rows_quarantined, status, error, params, started_at,"
@@ -199,17 +228,17 @@ def _record_batch(
             result.batch_id,
             result.source,
             result.table,
-            exchange,
-            symbol,
-            timeframe,
+            batch.exchange,
+            ",".join(batch.symbols) or None,
+            batch.timeframe,
             result.rows,
             result.inserted,
             result.updated,
             result.quarantined,
             result.status,
             error,
-            json.dumps(params) if params is not None else None,
-            started_at,
+            json.dumps(batch.params) if batch.params is not None else None,
+            batch.started_at,
             utc_now(),
         ],
     )
@@ -262,40 +291,19 @@ def _rejection_message(
 
 
 def _store(
-    settings: Settings,
-    *,
-    table: str,
-    frame: pd.DataFrame,
-    gate_result: gate.GateResult,
-    key: Sequence[str],
-    values: Sequence[str],
-    result: BatchResult,
-    exchange: str | None,
-    symbol: str | None,
-    timeframe: str | None,
-    params: dict[str, Any] | None,
-    started_at: datetime,
-    replace_where: tuple[str, list[Any]] | None,
-    where: str | None,
+    settings: Settings, frame: pd.DataFrame, gate_result: gate.GateResult, batch: _Batch
 ) -> BatchResult:
+    """One transaction: quarantine a failed batch, or replace/upsert a passed one; record it."""
+    table, result = batch.table, batch.result
     with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
         con.execute("begin transaction")
         try:
             if not gate_result.success:
                 result.status = "quarantined"
                 result.quarantined = gate_result.failed_rows
-                _quarantine(con, table, frame, gate_result)
-                message = _rejection_message(table, result.batch_id, gate_result, where)
-                _record_batch(
-                    con,
-                    result,
-                    exchange=exchange,
-                    symbol=symbol,
-                    timeframe=timeframe,
-                    error=message,
-                    params=params,
-                    started_at=started_at,
-                )
+                _quarantine(con, table.name, frame, gate_result)
+                message = _rejection_message(table.name, result.batch_id, gate_result, batch.where)
+                _record_batch(con, batch, error=message)
                 con.execute("commit")
                 raise QualityGateError(
                     message,
@@ -303,31 +311,18 @@ def _store(
                     failed_rows=gate_result.failed_rows,
                     failures=gate_result.failures,
                 )
-            if replace_where is not None:
-                condition, arguments = replace_where
-                result.replaced = int(
-                    con.execute(f"delete from {table} where {condition}", arguments).fetchone()[0]
-                )
+            if batch.replace and batch.symbols:
+                condition, arguments = batch.replace_condition()
+                deleted = con.execute(f"delete from {table.name} where {condition}", arguments)
+                result.replaced = int(deleted.fetchone()[0])
             t0 = time.perf_counter()
             con.register("staged_batch", frame)
             try:
-                refreshed = ["source", "fetched_at", "available_at", "batch_id"]
-                result.inserted, result.updated = _upsert(
-                    con, table, "staged_batch", key, values, refreshed
-                )
+                result.inserted, result.updated = _upsert(con, table, "staged_batch")
             finally:
                 con.unregister("staged_batch")
             result.timings["upsert"] = time.perf_counter() - t0
-            _record_batch(
-                con,
-                result,
-                exchange=exchange,
-                symbol=symbol,
-                timeframe=timeframe,
-                error=None,
-                params=params,
-                started_at=started_at,
-            )
+            _record_batch(con, batch, error=None)
             con.execute("commit")
         except QualityGateError:
             raise
@@ -335,6 +330,10 @@ def _store(
             con.execute("rollback")
             raise
     return result
+
+
+def _symbols(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["symbol"].unique()) if len(frame) else []
 
 
 def store_market_frame(
@@ -368,33 +367,20 @@ def store_market_frame(
     )
     t1 = time.perf_counter()
     gate_result = gate.validate_market_data(frame, timeframe_seconds(timeframe))
-    t2 = time.perf_counter()
-    symbols = sorted(frame["symbol"].unique()) if len(frame) else ([symbol] if symbol else [])
-    replace_where = None
-    if replace_series and symbols:
-        marks = ", ".join("?" for _ in symbols)
-        replace_where = (
-            f"exchange = ? and timeframe = ? and symbol in ({marks})",
-            [exchange, timeframe, *symbols],
-        )
-    result = BatchResult(batch_id=batch_id, table="market_data", source=source, rows=len(frame))
-    result.timings.update(frame=t1 - t0, gate=t2 - t1)
-    _store(
-        settings,
-        table="market_data",
-        frame=frame,
-        gate_result=gate_result,
-        key=_MARKET_KEY,
-        values=_MARKET_VALUES,
+    result = BatchResult(batch_id=batch_id, table=MARKET_DATA.name, source=source, rows=len(frame))
+    result.timings.update(frame=t1 - t0, gate=time.perf_counter() - t1)
+    batch = _Batch(
+        table=MARKET_DATA,
         result=result,
+        started_at=started_at,
         exchange=exchange,
-        symbol=",".join(symbols) if symbols else None,
+        symbols=_symbols(frame) or ([symbol] if symbol else []),
         timeframe=timeframe,
         params=params,
-        started_at=started_at,
-        replace_where=replace_where,
         where=where,
+        replace=replace_series,
     )
+    _store(settings, frame, gate_result, batch)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -413,28 +399,16 @@ def store_sentiment_frame(
     batch_id = new_batch_id(started_at)
     frame = sentiment_frame(sentiment, source=source, batch_id=batch_id, fetched_at=started_at)
     gate_result = gate.validate_sentiment(frame)
-    symbols = sorted(frame["symbol"].unique()) if len(frame) else []
-    replace_where = None
-    if replace_symbols and symbols:
-        marks = ", ".join("?" for _ in symbols)
-        replace_where = (f"source = ? and symbol in ({marks})", [source, *symbols])
-    result = BatchResult(batch_id=batch_id, table="sentiment", source=source, rows=len(frame))
-    _store(
-        settings,
-        table="sentiment",
-        frame=frame,
-        gate_result=gate_result,
-        key=_SENTIMENT_KEY,
-        values=_SENTIMENT_VALUES,
+    result = BatchResult(batch_id=batch_id, table=SENTIMENT.name, source=source, rows=len(frame))
+    batch = _Batch(
+        table=SENTIMENT,
         result=result,
-        exchange=None,
-        symbol=",".join(symbols) if symbols else None,
-        timeframe=None,
-        params=params,
         started_at=started_at,
-        replace_where=replace_where,
-        where=None,
+        symbols=_symbols(frame),
+        params=params,
+        replace=replace_symbols,
     )
+    _store(settings, frame, gate_result, batch)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -77,6 +77,17 @@ class GateResult:
         return f"{self.failed_rows} of {self.rows} rows failed: " + ", ".join(parts)
 
 
+def _at_least(gxe: Any, column_a: str, column_b: str, rule: str) -> Any:
+    """``column_a >= column_b`` row by row; a missing value is the not-null rule's business."""
+    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=column_a,
+        column_B=column_b,
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
+        description=rule,
+    )
+
+
 def _market_data_expectations(gxe: Any) -> list[Any]:
     key = ["exchange", "symbol", "timeframe", "ts"]
     prices = ["open", "high", "low", "close"]
@@ -107,47 +118,17 @@ def _market_data_expectations(gxe: Any) -> list[Any]:
         )
     rules += [
         gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0, description="volume >= 0"),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="high",
-            column_B="open",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="high >= open",
-        ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="high",
-            column_B="close",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="high >= close",
-        ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="open",
-            column_B="low",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="low <= open",
-        ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="close",
-            column_B="low",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="low <= close",
-        ),
+        _at_least(gxe, "high", "open", "high >= open"),
+        _at_least(gxe, "high", "close", "high >= close"),
+        _at_least(gxe, "open", "low", "low <= open"),
+        _at_least(gxe, "close", "low", "low <= close"),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=key, description="unique (exchange, symbol, timeframe, ts)"
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column=_CHECK_COLUMN, value_set=[0], description="ts aligned to the timeframe"
         ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="fetched_at",
-            column_B="available_at",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="bar closed before it was fetched",
-        ),
+        _at_least(gxe, "fetched_at", "available_at", "bar closed before it was fetched"),
     ]
     return rules
 
@@ -174,13 +155,7 @@ def _sentiment_expectations(gxe: Any) -> list[Any]:
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=["source", "symbol", "ts"], description="unique (source, symbol, ts)"
         ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="fetched_at",
-            column_B="available_at",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            description="known before it was fetched",
-        ),
+        _at_least(gxe, "fetched_at", "available_at", "known before it was fetched"),
     ]
     return rules
 
@@ -192,7 +167,6 @@ def _suites() -> dict[str, tuple[Any, Any]]:
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX fingerprints every pandas batch (an md5 over a hash of each row) for a batch marker we
