@@ -89,9 +89,9 @@ class IngestReport:
 
     def summary(self) -> str:
         return (
-            f"{len(self.batches)} batches, {self.total('rows')} rows: "
-            f"{self.total('inserted')} new, {self.total('updated')} updated, "
-            f"{self.total('unchanged')} unchanged, {self.total('quarantined')} quarantined"
+            f"{len(self.batches)} batches, {self.total('rows'):,} rows: "
+            f"{self.total('inserted'):,} new, {self.total('updated'):,} updated, "
+            f"{self.total('unchanged'):,} unchanged, {self.total('quarantined'):,} quarantined"
         )
 
 
@@ -322,6 +322,11 @@ def _store(
             finally:
                 con.unregister("staged_batch")
             result.timings["upsert"] = time.perf_counter() - t0
+            if batch.exchange is not None:
+                con.execute(
+                    "insert into exchanges (name) values (?) on conflict do nothing",
+                    [batch.exchange],
+                )
             _record_batch(con, batch, error=None)
             con.execute("commit")
         except QualityGateError:

@@ -163,7 +163,6 @@ def _sentiment_expectations(gxe: Any) -> list[Any]:
 @cache
 def _suites() -> dict[str, tuple[Any, Any]]:
     """(batch definition, suite) per table, on one ephemeral GX context."""
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -175,6 +174,7 @@ def _suites() -> dict[str, tuple[Any, Any]]:
     if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
         pandas_execution_engine.HASH_THRESHOLD = 0
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # after GX's own set-up
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     datasource = context.data_sources.add_pandas("cryptobot")

@@ -41,11 +41,13 @@ def test_first_ingest_inserts_and_sets_point_in_time_columns(settings):
             " limit 1"
         ).fetchone()
         batch = con.execute("select status, rows, rows_inserted from ingest_batches").fetchone()
+        exchanges = con.execute("select name, is_active from exchanges").fetchall()
     assert ts == candles["ts"].iloc[0].to_pydatetime()
     assert (available_at - ts).total_seconds() == 3600  # a 1h bar is known at its close
     assert fetched_at >= available_at
     assert batch_id == result.batch_id and source == "file"
     assert batch == ("ok", 48, 48)
+    assert exchanges == [("binance", True)]
 
 
 def test_reingesting_the_same_data_changes_nothing(settings):
