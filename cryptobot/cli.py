@@ -1,0 +1,307 @@
+"""`cryptobot`: the command line. Each writing command runs the Prefect flow of the same name.
+
+`status` and `sql` only read, so they query the warehouse directly (no orchestration start-up,
+clean stdout for scripts); their flows exist for the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cryptobot import __version__
+from cryptobot.config import load_settings
+from cryptobot.errors import CryptobotError
+
+app = typer.Typer(
+    name="cryptobot",
+    help=(
+        "Crypto trading data & ML pipeline: ingest market data through a quality gate into "
+        "DuckDB, build point-in-time features with dbt, and inspect the warehouse.\n\n"
+        "Start offline with `cryptobot demo`, or step by step: `cryptobot ingest`, "
+        "`cryptobot validate`, `cryptobot features`, `cryptobot status`. Configuration: "
+        "cryptobot.toml and CRYPTOBOT_* environment variables (see README)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: CryptobotError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def _run(call, *args, **kwargs):
+    """Run a flow (or any core call), turning project errors into a message and an exit code."""
+    try:
+        return call(*args, **kwargs)
+    except CryptobotError as exc:
+        raise _fail(exc) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cryptobot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(
+            help="DuckDB warehouse file (default data/warehouse.duckdb; env CRYPTOBOT_WAREHOUSE)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    if warehouse is not None:
+        os.environ["CRYPTOBOT_WAREHOUSE"] = str(warehouse.resolve())
+    try:
+        load_settings()  # invalid configuration fails here, naming the field
+    except CryptobotError as exc:
+        raise _fail(exc) from None
+
+
+class Source(StrEnum):
+    simulator = "simulator"
+    ccxt = "ccxt"
+
+
+class FileFormat(StrEnum):
+    auto = "auto"
+    ccxt = "ccxt"
+    binance = "binance"
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _symbols(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@app.command()
+def ingest(
+    source: Annotated[
+        Source | None, typer.Option(help="simulator (offline, default) or ccxt (live exchange).")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Bar length: 1m, 5m, 15m, 1h, 4h, 1d (default: config).")
+    ] = None,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="ccxt exchange id: binance, kraken, tokocrypto, indodax, ..."),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="ccxt: fetch from this UTC date instead of the stored cursor."),
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="simulator: days of history.")] = None,
+    seed: Annotated[int | None, typer.Option(help="simulator: random seed.")] = None,
+    signal: Annotated[
+        float | None,
+        typer.Option(help="simulator: corr(sentiment at bar t, return of bar t+1), in [0, 1)."),
+    ] = None,
+) -> None:
+    """Fetch candles, run the quality gate on each batch, and upsert them into the warehouse.
+
+    Examples: `cryptobot ingest --source simulator --days 60 --symbols BTC/USDT,ETH/USDT`;
+    `cryptobot ingest --source ccxt --exchange binance --symbols BTC/USDT --since 2024-01-01`.
+    Re-running changes nothing; a killed run resumes from the last stored bar.
+    """
+    from flows.ingest import ingest as ingest_flow
+
+    settings = load_settings()
+    result = _run(
+        ingest_flow,
+        source=(source.value if source else settings.source),
+        symbols=_symbols(symbols),
+        timeframe=timeframe,
+        exchange=exchange,
+        since=since,
+        days=days,
+        seed=seed,
+        signal=signal,
+    )
+    console.print(f"[green]ingest done:[/green] {result['summary']}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[
+        Path, typer.Argument(help="CSV or Parquet file (ccxt OHLCV or Binance klines).")
+    ],
+    exchange: Annotated[str, typer.Option(help="Exchange the data came from, e.g. binance.")],
+    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC/USDT.")],
+    timeframe: Annotated[str, typer.Option(help="Bar length of the file, e.g. 1h.")] = "1h",
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", help="auto-detect, ccxt layout, or binance klines.")
+    ] = FileFormat.auto,
+) -> None:
+    """Import a file through the quality gate: ccxt layout (timestamp ms or ISO time, open, high,
+    low, close, volume) as CSV/Parquet, or a Binance public-data kline CSV (ms or µs)."""
+    from flows.import_file import import_file
+
+    result = _run(
+        import_file,
+        path=str(path),
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        file_format=file_format.value,
+    )
+    console.print(f"[green]import done:[/green] {result['summary']}")
+
+
+@app.command()
+def features(
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild every feature row from scratch.")
+    ] = False,
+    select: Annotated[str | None, typer.Option(help="dbt selection, e.g. fct_features+.")] = None,
+) -> None:
+    """Build and test the dbt feature models (incremental: only new bars plus warm-up)."""
+    from flows.features import features as features_flow
+
+    result = _run(features_flow, full_refresh=full_refresh, select=select)
+    console.print(
+        f"[green]features done:[/green] {result['models_built']} models, "
+        f"{result['tests_passed']} tests passed, fct_features has {result['rows']:,} rows "
+        f"({result['seconds']} s)"
+    )
+
+
+@app.command()
+def validate(
+    exchange: Annotated[str | None, typer.Option(help="Only this exchange.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Only this timeframe.")] = None,
+) -> None:
+    """Re-run the quality suites on stored data (per series) and record the results.
+
+    Exits non-zero if any suite fails. Gaps are reported, not fatal."""
+    from cryptobot.render import rows_table
+    from flows.validate import validate as validate_flow
+
+    runs = _run(validate_flow, exchange=exchange, symbol=symbol, timeframe=timeframe)
+    console.print(
+        rows_table(
+            ["table", "exchange", "symbol", "timeframe", "rows", "passed", "failures", "gaps"],
+            [
+                [
+                    r["table"],
+                    r["exchange"],
+                    r["symbol"],
+                    r["timeframe"],
+                    r["rows"],
+                    "yes" if r["success"] else "NO",
+                    ", ".join(f"{k} ({v})" for k, v in r["failures"].items()),
+                    r["gaps"],
+                ]
+                for r in runs
+            ],
+            title="validation",
+        )
+    )
+    if not runs:
+        console.print("nothing stored yet: run `cryptobot ingest` first")
+    if any(not r["success"] for r in runs):
+        raise typer.Exit(4)
+
+
+@app.command()
+def status(
+    gaps: Annotated[int, typer.Option(help="How many of the largest gaps to list.")] = 5,
+) -> None:
+    """What is in the warehouse: per exchange/symbol/timeframe first and last bar, rows, gaps;
+    sentiment; features; recent batches and quarantine."""
+    from cryptobot.render import status_tables
+    from cryptobot.warehouse.db import read_connection
+
+    settings = load_settings()
+    console.print(f"warehouse: {settings.warehouse}")
+    try:
+        with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            for table in status_tables(con, gaps=gaps):
+                console.print(table)
+    except CryptobotError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str, typer.Argument(help='A SQL statement, e.g. "select count(*) from market_data".')
+    ],
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Run a read-only query on the warehouse and print the result."""
+    from cryptobot.query import run_query
+    from cryptobot.render import rows_table
+
+    result = _run(run_query, load_settings(), query, limit=limit)
+    if output is OutputFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    elif output is OutputFormat.json:
+        records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+        sys.stdout.write(json.dumps(records, default=str, indent=1) + "\n")
+    else:
+        console.print(rows_table(result.columns, result.rows))
+        console.print(result.footer(), style="dim")
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of simulated history.")] = 730,
+    signal: Annotated[float, typer.Option(help="Planted sentiment signal in [0, 1).")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Run the pipeline offline on the simulated market: ingest -> validate -> features -> status,
+    then print where to look."""
+    from flows.demo import demo as demo_flow
+
+    settings = load_settings()
+    _run(demo_flow, days=days, signal=signal, seed=seed)
+    console.print(
+        "\n[bold]Where to look[/bold]\n"
+        f"  warehouse    {settings.warehouse}\n"
+        "  status       .venv/bin/cryptobot status\n"
+        '  features     .venv/bin/cryptobot sql "select * from marts.fct_features limit 5"\n'
+        "  Prefect UI   .venv/bin/prefect server start, then open http://127.0.0.1:4200\n"
+        "               (export PREFECT_API_URL=http://127.0.0.1:4200/api so runs are kept there)",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

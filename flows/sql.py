@@ -1,0 +1,18 @@
+"""Flow `sql`: run a read-only query on the warehouse and log the result."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from cryptobot.config import load_settings
+from cryptobot.query import run_query
+from cryptobot.render import as_text, rows_table
+from flows._common import progress
+
+
+@flow(name="sql")
+def sql(query: str, limit: int = 100) -> list[list]:
+    """Run `query` on a read-only connection; writes are refused by DuckDB itself."""
+    result = run_query(load_settings(), query, limit=limit)
+    progress()("\n" + as_text([rows_table(result.columns, result.rows)]) + result.footer())
+    return [list(row) for row in result.rows]
