@@ -42,8 +42,8 @@ def simulate_market_task(
 
 @task(
     name="fetch-series",
-    retries=2,
-    retry_delay_seconds=[30, 120],
+    retries=1,
+    retry_delay_seconds=60,
     retry_condition_fn=_retry_network_only,
 )
 def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetime | None) -> dict:
