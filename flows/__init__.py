@@ -11,3 +11,5 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+# The core package logs with the standard library (e.g. ccxt retries): show it in flow run logs.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "cryptobot")

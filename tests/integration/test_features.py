@@ -303,7 +303,7 @@ def test_calendar_availability_and_simulated_flag(first_build):
     _, features = first_build
     assert (features["available_at"] == features["ts"] + HOUR).all()
     assert (features["hour_of_day"] == features["ts"].dt.hour).all()
-    assert (features["day_of_week"] == features["ts"].dt.dayofweek + 1).all()
+    assert (features["day_of_week"] == features["ts"].dt.day_of_week + 1).all()
     assert features["is_simulated"].all()
 
 
