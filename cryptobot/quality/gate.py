@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ SENTIMENT_TABLE_COLUMNS = [
     "batch_id",
 ]
 _CHECK_COLUMN = "ts_misalignment_s"
+#: the largest finite double: "between 0 and _FINITE" also rejects infinity ("inf" parses)
+_FINITE = sys.float_info.max
 _lock = threading.Lock()
 
 
@@ -113,11 +116,17 @@ def _market_data_expectations(gxe: Any) -> list[Any]:
     for column in prices:
         rules.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column=column, min_value=0, strict_min=True, description=f"{column} > 0"
+                column=column,
+                min_value=0,
+                strict_min=True,
+                max_value=_FINITE,
+                description=f"{column} is finite and > 0",
             )
         )
     rules += [
-        gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0, description="volume >= 0"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="volume", min_value=0, max_value=_FINITE, description="volume is finite and >= 0"
+        ),
         _at_least(gxe, "high", "open", "high >= open"),
         _at_least(gxe, "high", "close", "high >= close"),
         _at_least(gxe, "open", "low", "low <= open"),
@@ -150,7 +159,7 @@ def _sentiment_expectations(gxe: Any) -> list[Any]:
         )
     rules += [
         gxe.ExpectColumnValuesToBeBetween(
-            column="value", min_value=-1e6, max_value=1e6, description="value is finite"
+            column="value", min_value=-_FINITE, max_value=_FINITE, description="value is finite"
         ),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=["source", "symbol", "ts"], description="unique (source, symbol, ts)"

@@ -87,7 +87,7 @@ def test_failed_batch_is_quarantined_and_changes_nothing_stored(settings):
         _store(settings, bad)
     message = str(error.value)
     assert "4 of 24 rows failed" in message
-    assert "volume >= 0 (1 rows)" in message
+    assert "volume is finite and >= 0 (1 rows)" in message
     assert "unique (exchange, symbol, timeframe, ts) (2 rows)" in message
     assert "quarantine" in message and error.value.batch_id in message
     assert error.value.failed_rows == 4
@@ -103,7 +103,7 @@ def test_failed_batch_is_quarantined_and_changes_nothing_stored(settings):
         ).fetchone()
     assert [r[0] for r in rows] == [3, 5, 6, 7]
     assert "high >= open" in rows[0][1] and "high >= close" in rows[0][1]
-    assert rows[1][1] == "volume >= 0"
+    assert rows[1][1] == "volume is finite and >= 0"
     assert json.loads(rows[1][2])["volume"] == -3.0
     assert status[0] == "quarantined" and status[1] == 4 and "rejected" in status[2]
 
