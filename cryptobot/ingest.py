@@ -160,7 +160,7 @@ class _Table:
     name: str
     key: tuple[str, ...]
     values: tuple[str, ...]
-    #: provenance columns rewritten when the values change
+    #: provenance columns rewritten when the values change (``available_at`` is handled apart)
     refreshed: tuple[str, ...]
 
 
@@ -168,21 +168,29 @@ MARKET_DATA = _Table(
     "market_data",
     key=("exchange", "symbol", "timeframe", "ts"),
     values=("open", "high", "low", "close", "volume"),
-    refreshed=("source", "fetched_at", "available_at", "batch_id"),
+    refreshed=("source", "fetched_at", "batch_id"),
 )
 SENTIMENT = _Table(
     "sentiment",
     key=("source", "symbol", "ts"),
     values=("value",),
-    refreshed=("fetched_at", "available_at", "batch_id"),
+    refreshed=("fetched_at", "batch_id"),
 )
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple[int, int]:
-    """Update rows whose values differ, insert new ones; returns (inserted, updated)."""
+    """Update rows whose values differ, insert new ones; returns (inserted, updated).
+
+    A revised value could not have been known before it was fetched, so an updated row's
+    ``available_at`` becomes the revision's ``fetched_at`` (point in time: a later as-of join
+    never shows the revision at the original moment).
+    """
     on = " and ".join(f"t.{c} = s.{c}" for c in table.key)
     differs = " or ".join(f"t.{c} <> s.{c}" for c in table.values)
-    assignments = ", ".join(f"{c} = s.{c}" for c in [*table.values, *table.refreshed])
+    assignments = ", ".join(
+        [f"{c} = s.{c}" for c in [*table.values, *table.refreshed]]
+        + ["available_at = greatest(s.available_at, s.fetched_at)"]
+    )
     updated = con.execute(
         f"update {table.name} as t set {assignments} from {staged} as s where {on} and ({differs})"
     ).fetchone()[0]

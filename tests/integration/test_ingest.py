@@ -68,10 +68,16 @@ def test_overlapping_batch_inserts_new_and_updates_revised_bars(settings):
     assert (result.inserted, result.updated, result.unchanged) == (18, 1, 9)
     with read_connection(settings.warehouse) as con:
         assert con.execute("select count(*) from market_data").fetchone()[0] == 48
-        volume = con.execute(
-            "select volume from market_data where ts = ?", [candles.loc[25, "ts"]]
+        volume, available_at, fetched_at = con.execute(
+            "select volume, available_at, fetched_at from market_data where ts = ?",
+            [candles.loc[25, "ts"]],
+        ).fetchone()
+        untouched = con.execute(
+            "select available_at - ts from market_data where ts = ?", [candles.loc[24, "ts"]]
         ).fetchone()[0]
     assert volume == pytest.approx(candles.loc[25, "volume"] + 1.0)
+    assert available_at == fetched_at  # a revision is known from when it was fetched
+    assert untouched.total_seconds() == 3600
 
 
 def test_failed_batch_is_quarantined_and_changes_nothing_stored(settings):
@@ -123,4 +129,12 @@ def test_sentiment_upsert_is_idempotent(settings):
     again = store_sentiment_frame(settings, rows, source="simulated")
     assert (first.inserted, again.inserted, again.updated) == (3, 0, 0)
     changed = rows.assign(value=[0.1, 0.2, 0.4])
-    assert store_sentiment_frame(settings, changed, source="simulated").updated == 1
+    revision = store_sentiment_frame(settings, changed, source="simulated")
+    assert revision.updated == 1
+    with read_connection(settings.warehouse) as con:
+        available = con.execute(
+            "select value, available_at, fetched_at from sentiment order by ts"
+        ).fetchall()
+    # the revised value is known only from when it was fetched; the others keep their time
+    assert available[2][0] == 0.4 and available[2][1] == available[2][2]
+    assert available[1][1] == pd.Timestamp("2024-01-01 02:00")
