@@ -36,7 +36,7 @@ from cryptobot.sources.base import (
     SOURCE_SIMULATED,
 )
 from cryptobot.timeframes import timeframe_delta, timeframe_seconds
-from cryptobot.warehouse.db import write_connection
+from cryptobot.warehouse.db import read_connection, write_connection
 
 if TYPE_CHECKING:
     from cryptobot.sources.ccxt_source import CcxtMarketSource
@@ -84,15 +84,28 @@ class BatchResult:
 class IngestReport:
     batches: list[BatchResult] = field(default_factory=list)
 
-    def total(self, attribute: str) -> int:
-        return sum(getattr(batch, attribute) for batch in self.batches)
+    def total(self, attribute: str, table: str | None = None) -> int:
+        return sum(
+            getattr(batch, attribute)
+            for batch in self.batches
+            if table is None or batch.table == table
+        )
 
     def summary(self) -> str:
-        return (
-            f"{len(self.batches)} batches, {self.total('rows'):,} rows: "
-            f"{self.total('inserted'):,} new, {self.total('updated'):,} updated, "
-            f"{self.total('unchanged'):,} unchanged, {self.total('quarantined'):,} quarantined"
-        )
+        """Per table: rows, new, updated, unchanged (and quarantined, replaced when any)."""
+        parts = []
+        for table in dict.fromkeys(batch.table for batch in self.batches):
+            text = (
+                f"{table} {self.total('rows', table):,} rows: "
+                f"{self.total('inserted', table):,} new, {self.total('updated', table):,} "
+                f"updated, {self.total('unchanged', table):,} unchanged"
+            )
+            if self.total("quarantined", table):
+                text += f", {self.total('quarantined', table):,} quarantined"
+            if self.total("replaced", table):
+                text += f" ({self.total('replaced', table):,} rows of another world deleted)"
+            parts.append(text)
+        return "; ".join(parts) or "nothing new to store"
 
 
 # --------------------------------------------------------------------------- frames
@@ -203,9 +216,11 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple
 
 @dataclass
 class _Batch:
-    """What one batch writes beside its rows: its ingest_batches record and what it replaces."""
+    """One batch to store: its rows, the gate's verdict, and its ingest_batches record."""
 
     table: _Table
+    frame: pd.DataFrame
+    gate_result: gate.GateResult
     result: BatchResult
     started_at: datetime
     exchange: str | None = None
@@ -213,17 +228,8 @@ class _Batch:
     timeframe: str | None = None
     params: dict[str, Any] | None = None
     where: str | None = None
-    #: delete the stored rows of these symbols (in this exchange/timeframe or source) first
-    replace: bool = False
-
-    def replace_condition(self) -> tuple[str, list[Any]]:
-        marks = ", ".join("?" for _ in self.symbols)
-        if self.table is MARKET_DATA:
-            return (
-                f"exchange = ? and timeframe = ? and symbol in ({marks})",
-                [self.exchange, self.timeframe, *self.symbols],
-            )
-        return f"source = ? and symbol in ({marks})", [self.result.source, *self.symbols]
+    #: (condition, arguments) of stored rows to delete before the upsert, in the same transaction
+    replace_where: tuple[str, list[Any]] | None = None
 
 
 def _record_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, error: str | None) -> None:
@@ -285,72 +291,88 @@ def _quarantine(
         con.unregister("quarantined_rows")
 
 
-def _rejection_message(
-    table: str, batch_id: str, gate_result: gate.GateResult, where: str | None
-) -> str:
-    origin = f" from {where}" if where else ""
+def _rejection_message(batch: _Batch) -> str:
+    table, batch_id, result = batch.table.name, batch.result.batch_id, batch.gate_result
+    origin = f" from {batch.where}" if batch.where else ""
     return (
         f"Batch {batch_id}{origin} was rejected by the {table} quality gate: "
-        f"{gate_result.summary()}. The {gate_result.failed_rows} bad rows are in table quarantine "
-        f"(batch_id = '{batch_id}', see `cryptobot sql \"select * from quarantine where "
-        f"batch_id = '{batch_id}'\"`); the batch's other rows were not stored and nothing already "
-        f"in {table} changed. Fix the source data and run the same command again."
+        f"{result.summary()}. The {result.failed_rows} bad rows are in table quarantine "
+        f"(see `cryptobot sql \"select * from quarantine where batch_id = '{batch_id}'\"`); "
+        f"nothing of this batch was stored and nothing already in {table} changed. Correct the "
+        "input (the file or source named above) and run the same command again."
     )
 
 
-def _store(
-    settings: Settings, frame: pd.DataFrame, gate_result: gate.GateResult, batch: _Batch
-) -> BatchResult:
-    """One transaction: quarantine a failed batch, or replace/upsert a passed one; record it."""
-    table, result = batch.table, batch.result
+def _store(settings: Settings, batches: list[_Batch]) -> None:
+    """Store batches in one transaction, all or none.
+
+    If any batch failed its gate, its bad rows go to quarantine, every batch is recorded (the
+    others as ``not_stored``), nothing else is written, and ``QualityGateError`` is raised.
+    """
+    failed = [batch for batch in batches if not batch.gate_result.success]
     with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
         con.execute("begin transaction")
         try:
-            if not gate_result.success:
-                result.status = "quarantined"
-                result.quarantined = gate_result.failed_rows
-                _quarantine(con, table.name, frame, gate_result)
-                message = _rejection_message(table.name, result.batch_id, gate_result, batch.where)
-                _record_batch(con, batch, error=message)
+            if failed:
+                messages = []
+                for batch in batches:
+                    if batch.gate_result.success:
+                        batch.result.status = "not_stored"
+                        _record_batch(con, batch, error="stored with a batch that was rejected")
+                        continue
+                    batch.result.status = "quarantined"
+                    batch.result.quarantined = batch.gate_result.failed_rows
+                    _quarantine(con, batch.table.name, batch.frame, batch.gate_result)
+                    message = _rejection_message(batch)
+                    _record_batch(con, batch, error=message)
+                    messages.append(message)
                 con.execute("commit")
+                first = failed[0]
                 raise QualityGateError(
-                    message,
-                    batch_id=result.batch_id,
-                    failed_rows=gate_result.failed_rows,
-                    failures=gate_result.failures,
+                    " ".join(messages),
+                    batch_id=first.result.batch_id,
+                    failed_rows=sum(batch.gate_result.failed_rows for batch in failed),
+                    failures={
+                        rule: count
+                        for batch in failed
+                        for rule, count in batch.gate_result.failures.items()
+                    },
                 )
-            if batch.replace and batch.symbols:
-                condition, arguments = batch.replace_condition()
-                deleted = con.execute(f"delete from {table.name} where {condition}", arguments)
-                result.replaced = int(deleted.fetchone()[0])
-            t0 = time.perf_counter()
-            con.register("staged_batch", frame)
-            try:
-                result.inserted, result.updated = _upsert(con, table, "staged_batch")
-            finally:
-                con.unregister("staged_batch")
-            result.timings["upsert"] = time.perf_counter() - t0
-            if batch.exchange is not None:
-                con.execute(
-                    "insert into exchanges (name) values (?) on conflict do nothing",
-                    [batch.exchange],
-                )
-            _record_batch(con, batch, error=None)
+            for batch in batches:
+                _write(con, batch)
             con.execute("commit")
         except QualityGateError:
             raise
         except BaseException:
             con.execute("rollback")
             raise
-    return result
+
+
+def _write(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    table, result = batch.table, batch.result
+    if batch.replace_where is not None:
+        condition, arguments = batch.replace_where
+        deleted = con.execute(f"delete from {table.name} where {condition}", arguments)
+        result.replaced = int(deleted.fetchone()[0])
+    t0 = time.perf_counter()
+    con.register("staged_batch", batch.frame)
+    try:
+        result.inserted, result.updated = _upsert(con, table, "staged_batch")
+    finally:
+        con.unregister("staged_batch")
+    result.timings["upsert"] = time.perf_counter() - t0
+    if batch.exchange is not None:
+        con.execute(
+            "insert into exchanges (name) values (?) on conflict do nothing", [batch.exchange]
+        )
+    _record_batch(con, batch, error=None)
 
 
 def _symbols(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["symbol"].unique()) if len(frame) else []
 
 
-def store_market_frame(
-    settings: Settings,
+def _market_batch(
     candles: pd.DataFrame,
     *,
     exchange: str,
@@ -358,14 +380,9 @@ def store_market_frame(
     source: str,
     symbol: str | None = None,
     params: dict[str, Any] | None = None,
-    replace_series: bool = False,
     where: str | None = None,
-) -> BatchResult:
-    """Validate and upsert one batch of candles (``symbol`` column unless ``symbol`` is given).
-
-    ``replace_series`` first deletes every stored row of the batch's (exchange, symbol,
-    timeframe) series, in the same transaction (used when the simulator makes a new world).
-    """
+) -> _Batch:
+    """Candles in the table's layout, judged by the gate (nothing is written yet)."""
     started_at = utc_now()
     t0 = time.perf_counter()
     batch_id = new_batch_id(started_at)
@@ -382,8 +399,10 @@ def store_market_frame(
     gate_result = gate.validate_market_data(frame, timeframe_seconds(timeframe))
     result = BatchResult(batch_id=batch_id, table=MARKET_DATA.name, source=source, rows=len(frame))
     result.timings.update(frame=t1 - t0, gate=time.perf_counter() - t1)
-    batch = _Batch(
+    return _Batch(
         table=MARKET_DATA,
+        frame=frame,
+        gate_result=gate_result,
         result=result,
         started_at=started_at,
         exchange=exchange,
@@ -391,11 +410,61 @@ def store_market_frame(
         timeframe=timeframe,
         params=params,
         where=where,
-        replace=replace_series,
     )
-    _store(settings, frame, gate_result, batch)
-    result.seconds = time.perf_counter() - t0
-    return result
+
+
+def _sentiment_batch(
+    sentiment: pd.DataFrame, *, source: str, params: dict[str, Any] | None = None
+) -> _Batch:
+    started_at = utc_now()
+    batch_id = new_batch_id(started_at)
+    frame = sentiment_frame(sentiment, source=source, batch_id=batch_id, fetched_at=started_at)
+    t0 = time.perf_counter()
+    gate_result = gate.validate_sentiment(frame)
+    result = BatchResult(batch_id=batch_id, table=SENTIMENT.name, source=source, rows=len(frame))
+    result.timings["gate"] = time.perf_counter() - t0
+    return _Batch(
+        table=SENTIMENT,
+        frame=frame,
+        gate_result=gate_result,
+        result=result,
+        started_at=started_at,
+        symbols=_symbols(frame),
+        params=params,
+    )
+
+
+def _stored(settings: Settings, batches: list[_Batch], t0: float) -> list[BatchResult]:
+    _store(settings, batches)
+    seconds = time.perf_counter() - t0
+    for batch in batches:
+        batch.result.seconds = seconds
+    return [batch.result for batch in batches]
+
+
+def store_market_frame(
+    settings: Settings,
+    candles: pd.DataFrame,
+    *,
+    exchange: str,
+    timeframe: str,
+    source: str,
+    symbol: str | None = None,
+    params: dict[str, Any] | None = None,
+    where: str | None = None,
+) -> BatchResult:
+    """Validate and upsert one batch of candles (``symbol`` column unless ``symbol`` is given)."""
+    t0 = time.perf_counter()
+    batch = _market_batch(
+        candles,
+        exchange=exchange,
+        timeframe=timeframe,
+        source=source,
+        symbol=symbol,
+        params=params,
+        where=where,
+    )
+    return _stored(settings, [batch], t0)[0]
 
 
 def store_sentiment_frame(
@@ -404,26 +473,10 @@ def store_sentiment_frame(
     *,
     source: str,
     params: dict[str, Any] | None = None,
-    replace_symbols: bool = False,
 ) -> BatchResult:
     """Validate and upsert one batch of sentiment rows (symbol, ts, value, available_at)."""
-    started_at = utc_now()
     t0 = time.perf_counter()
-    batch_id = new_batch_id(started_at)
-    frame = sentiment_frame(sentiment, source=source, batch_id=batch_id, fetched_at=started_at)
-    gate_result = gate.validate_sentiment(frame)
-    result = BatchResult(batch_id=batch_id, table=SENTIMENT.name, source=source, rows=len(frame))
-    batch = _Batch(
-        table=SENTIMENT,
-        result=result,
-        started_at=started_at,
-        symbols=_symbols(frame),
-        params=params,
-        replace=replace_symbols,
-    )
-    _store(settings, frame, gate_result, batch)
-    result.seconds = time.perf_counter() - t0
-    return result
+    return _stored(settings, [_sentiment_batch(sentiment, source=source, params=params)], t0)[0]
 
 
 # --------------------------------------------------------------------------- cursors
@@ -435,7 +488,7 @@ def series_cursor(
     """The open time of the next bar to fetch: last stored bar + one timeframe (None if empty)."""
     if not Path(settings.warehouse).exists():
         return None
-    with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
         row = con.execute(
             "select max(ts) from market_data where exchange = ? and symbol = ? and timeframe = ?",
             [exchange, symbol, timeframe],
@@ -445,22 +498,24 @@ def series_cursor(
     return row[0] + timeframe_delta(timeframe)
 
 
-def _last_simulator_params(settings: Settings, timeframe: str) -> dict[str, dict[str, Any]]:
-    """symbol -> the params of its last stored simulator batch for this timeframe."""
+#: what defines a simulated world; symbols are not part of it (adding one changes no other path)
+WORLD_PARAMS = ("seed", "signal", "days", "end", "timeframe")
+
+
+def stored_world(settings: Settings) -> dict[str, Any] | None:
+    """The parameters of the simulated world in the warehouse (its last stored batch), if any."""
     if not Path(settings.warehouse).exists():
-        return {}
-    with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-        rows = con.execute(
-            "select params from ingest_batches where source = ? and table_name = 'market_data'"
-            " and timeframe = ? and status = 'ok' and params is not null order by started_at",
-            [SOURCE_SIMULATED, timeframe],
-        ).fetchall()
-    latest: dict[str, dict[str, Any]] = {}
-    for (raw,) in rows:
-        params = json.loads(raw)
-        for symbol in params.get("symbols", []):
-            latest[symbol] = params
-    return latest
+        return None
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        row = con.execute(
+            "select params from ingest_batches where source = ? and status = 'ok'"
+            " and params is not null order by started_at desc, id desc limit 1",
+            [SOURCE_SIMULATED],
+        ).fetchone()
+    if row is None:
+        return None
+    params = json.loads(row[0])
+    return {key: params.get(key) for key in WORLD_PARAMS}
 
 
 # --------------------------------------------------------------------------- the three sources
@@ -476,23 +531,25 @@ def ingest_simulator(
     signal: float,
     progress: Progress = _quiet,
 ) -> IngestReport:
-    """Simulate the market and store candles (exchange 'simulator') and sentiment.
+    """Simulate the market and store candles (exchange 'simulator') and sentiment, together.
 
-    The simulator is deterministic, so the same parameters store the same rows: a re-run
-    changes nothing. Other parameters make another world; its series replace the stored
-    simulated series of the same symbols and timeframe (a world is never mixed with another).
+    A warehouse holds one simulated world, defined by seed, signal, days, end and timeframe.
+    The simulator is deterministic, so the same world stores the same rows again: a re-run
+    changes nothing, and adding a symbol only adds its rows. Another world replaces every
+    simulated row (candles and sentiment, all symbols) in the same transaction that stores it,
+    so two worlds are never mixed, not even by a run killed half-way.
     """
     from cryptobot.sources.simulator import simulate_market
 
     end = settings.simulator.end
-    params = {
+    world = {
         "seed": seed,
-        "days": days,
         "signal": signal,
-        "timeframe": timeframe,
+        "days": days,
         "end": end.isoformat(),
-        "symbols": list(symbols),
+        "timeframe": timeframe,
     }
+    params = {**world, "symbols": list(symbols)}
     progress(
         f"simulating {len(symbols)} symbols x {days} days of {timeframe} bars "
         f"(seed {seed}, signal {signal}, ending {end:%Y-%m-%d %H:%M} UTC)"
@@ -505,33 +562,27 @@ def ingest_simulator(
         f"simulated {len(market.candles):,} candles and {len(market.sentiment):,} sentiment rows"
         f" in {time.perf_counter() - t0:.2f} s"
     )
-    previous = _last_simulator_params(settings, timeframe)
-    replace = any(previous.get(symbol, params) != params for symbol in symbols)
-    if replace:
-        progress("parameters differ from the stored simulated world: replacing its series")
-    report = IngestReport()
-    report.batches.append(
-        store_market_frame(
-            settings,
-            market.candles,
-            exchange=SIMULATOR_EXCHANGE,
-            timeframe=timeframe,
-            source=SOURCE_SIMULATED,
-            params=params,
-            replace_series=replace,
-        )
+    candles = _market_batch(
+        market.candles,
+        exchange=SIMULATOR_EXCHANGE,
+        timeframe=timeframe,
+        source=SOURCE_SIMULATED,
+        params=params,
     )
-    progress(_describe(report.batches[-1]))
-    report.batches.append(
-        store_sentiment_frame(
-            settings,
-            market.sentiment,
-            source=SOURCE_SIMULATED,
-            params=params,
-            replace_symbols=replace,
+    sentiment = _sentiment_batch(market.sentiment, source=SOURCE_SIMULATED, params=params)
+    previous = stored_world(settings)
+    if previous is not None and previous != world:
+        changed = ", ".join(
+            f"{key} {previous[key]} -> {world[key]}"
+            for key in WORLD_PARAMS
+            if previous[key] != world[key]
         )
-    )
-    progress(_describe(report.batches[-1]))
+        progress(f"another simulated world ({changed}): it replaces every simulated row")
+        candles.replace_where = ("source = ?", [SOURCE_SIMULATED])
+        sentiment.replace_where = ("source = ?", [SOURCE_SIMULATED])
+    report = IngestReport(batches=_stored(settings, [candles, sentiment], t0))
+    for batch in report.batches:
+        progress(_describe(batch))
     return report
 
 

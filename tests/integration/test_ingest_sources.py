@@ -100,6 +100,15 @@ def test_ccxt_bad_symbol_stores_nothing(settings):
     assert not settings.warehouse.exists() or _stored(settings) == []
 
 
+def _simulated(settings) -> tuple[int, int, int]:
+    with read_connection(settings.warehouse) as con:
+        return (
+            con.execute("select count(*) from market_data").fetchone()[0],
+            con.execute("select count(*) from sentiment").fetchone()[0],
+            con.execute("select count(distinct batch_id) from market_data").fetchone()[0],
+        )
+
+
 def test_simulator_ingest_is_idempotent_and_a_new_world_replaces_the_old(settings):
     from cryptobot.ingest import ingest_simulator
 
@@ -114,9 +123,55 @@ def test_simulator_ingest_is_idempotent_and_a_new_world_replaces_the_old(setting
         assert con.execute("select * from market_data order by all").fetchall() == before
 
     other = ingest_simulator(settings, seed=2, **args)  # another world: replaced, not mixed
-    assert other.batches[0].replaced == 2 * 240 and other.batches[0].inserted == 2 * 240
+    assert [(b.replaced, b.inserted) for b in other.batches] == [(480, 480), (480, 480)]
+    assert _simulated(settings) == (480, 480, 1)
+
+
+def test_adding_a_symbol_to_the_same_world_only_adds_its_rows(settings):
+    from cryptobot.ingest import ingest_simulator
+
+    ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=5, seed=1, signal=0.2)
+    more = ingest_simulator(
+        settings, symbols=["BTC/USDT", "ETH/USDT"], timeframe="1h", days=5, seed=1, signal=0.2
+    )
+    assert [(b.inserted, b.updated, b.replaced) for b in more.batches] == [(120, 0, 0)] * 2
+    assert _simulated(settings) == (240, 240, 2)
+
+
+def test_another_timeframe_is_another_world_and_replaces_all_simulated_rows(settings):
+    from cryptobot.ingest import ingest_simulator
+
+    ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=5, seed=1, signal=0.3)
+    ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="4h", days=5, seed=1, signal=0.3)
     with read_connection(settings.warehouse) as con:
-        count, batches = con.execute(
-            "select count(*), count(distinct batch_id) from market_data"
-        ).fetchone()
-    assert (count, batches) == (2 * 240, 1)
+        timeframes = con.execute("select distinct timeframe from market_data").fetchall()
+        late = con.execute(
+            "select count(*) from sentiment where available_at > ts + interval 1 hour"
+        ).fetchone()[0]
+    assert timeframes == [("4h",)]
+    assert late == 0  # no sentiment row became a "revision" known only today
+
+
+def test_a_rejected_sentiment_batch_stores_no_candles_either(settings, monkeypatch):
+    import numpy as np
+
+    from cryptobot.errors import QualityGateError
+    from cryptobot.ingest import ingest_simulator
+    from cryptobot.sources import simulator
+
+    real = simulator.simulate_market
+
+    def broken(*args, **kwargs):
+        market = real(*args, **kwargs)
+        market.sentiment.loc[3, "value"] = np.nan
+        return market
+
+    monkeypatch.setattr(simulator, "simulate_market", broken)
+    with pytest.raises(QualityGateError, match="sentiment quality gate"):
+        ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=5, seed=1, signal=0)
+    with read_connection(settings.warehouse) as con:
+        assert con.execute("select count(*) from market_data").fetchone()[0] == 0
+        statuses = con.execute(
+            "select table_name, status from ingest_batches order by table_name"
+        ).fetchall()
+    assert statuses == [("market_data", "not_stored"), ("sentiment", "quarantined")]
