@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sys
 from datetime import datetime
@@ -44,12 +45,30 @@ def _fail(exc: CryptobotError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+class _NoTracebackForKnownErrors(logging.Filter):
+    """Prefect logs a failed run's exception with its traceback; for the project's own errors
+    (a bad file, a rejected batch) the one-paragraph message is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], CryptobotError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _run(call, *args, **kwargs):
     """Run a flow (or any core call), turning project errors into a message and an exit code."""
+    known = _NoTracebackForKnownErrors()
+    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in loggers:
+        logger.addFilter(known)
     try:
         return call(*args, **kwargs)
     except CryptobotError as exc:
         raise _fail(exc) from None
+    finally:
+        for logger in loggers:
+            logger.removeFilter(known)
 
 
 def _version(value: bool) -> None:
@@ -135,25 +154,40 @@ def ingest(
     """
     from flows.ingest import ingest as ingest_flow
 
-    settings = load_settings()
+    simulator = {"days": days, "seed": seed, "signal": signal}
+    # checked here, before Prefect starts: a bad value fails at once, naming the option
+    settings = _run(
+        load_settings,
+        source=source.value if source else None,
+        symbols=_symbols(symbols),
+        timeframes=[timeframe] if timeframe else None,
+        exchange=exchange,
+        simulator={key: value for key, value in simulator.items() if value is not None} or None,
+    )
     result = _run(
         ingest_flow,
-        source=(source.value if source else settings.source),
-        symbols=_symbols(symbols),
-        timeframe=timeframe,
-        exchange=exchange,
+        source=settings.source,
+        symbols=settings.symbols,
+        timeframe=settings.timeframes[0],
+        exchange=settings.exchange,
         since=since,
-        days=days,
-        seed=seed,
-        signal=signal,
+        days=settings.simulator.days,
+        seed=settings.simulator.seed,
+        signal=settings.simulator.signal,
     )
-    console.print(f"[green]ingest done:[/green] {result['summary']}")
+    console.print(f"[green]ingest done:[/green] {result['summary']}", highlight=False)
 
 
 @app.command("import")
 def import_(
     path: Annotated[
-        Path, typer.Argument(help="CSV or Parquet file (ccxt OHLCV or Binance klines).")
+        Path,
+        typer.Argument(
+            help="CSV or Parquet file (ccxt OHLCV or Binance klines).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ],
     exchange: Annotated[str, typer.Option(help="Exchange the data came from, e.g. binance.")],
     symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC/USDT.")],
@@ -166,15 +200,17 @@ def import_(
     low, close, volume) as CSV/Parquet, or a Binance public-data kline CSV (ms or µs)."""
     from flows.import_file import import_file
 
+    # the same validation as configuration: BASE/QUOTE symbols, lower-case exchange ids
+    checked = _run(load_settings, symbols=[symbol], exchange=exchange, timeframes=[timeframe])
     result = _run(
         import_file,
         path=str(path),
-        exchange=exchange,
-        symbol=symbol,
+        exchange=checked.exchange,
+        symbol=checked.symbols[0],
         timeframe=timeframe,
         file_format=file_format.value,
     )
-    console.print(f"[green]import done:[/green] {result['summary']}")
+    console.print(f"[green]import done:[/green] {result['summary']}", highlight=False)
 
 
 @app.command()
@@ -207,6 +243,7 @@ def validate(
     from cryptobot.render import rows_table
     from flows.validate import validate as validate_flow
 
+    exchange = exchange.strip().lower() if exchange else None
     runs = _run(validate_flow, exchange=exchange, symbol=symbol, timeframe=timeframe)
     console.print(
         rows_table(
@@ -228,7 +265,21 @@ def validate(
         )
     )
     if not runs:
-        console.print("nothing stored yet: run `cryptobot ingest` first")
+        wanted = ", ".join(
+            f"{name} {value}"
+            for name, value in [
+                ("exchange", exchange),
+                ("symbol", symbol),
+                ("timeframe", timeframe),
+            ]
+            if value
+        )
+        err_console.print(
+            f"no stored series match {wanted}: see `cryptobot status`"
+            if wanted
+            else "nothing stored yet: run `cryptobot ingest` first"
+        )
+        raise typer.Exit(1)
     if any(not r["success"] for r in runs):
         raise typer.Exit(4)
 
@@ -257,7 +308,7 @@ def sql(
     query: Annotated[
         str, typer.Argument(help='A SQL statement, e.g. "select count(*) from market_data".')
     ],
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    limit: Annotated[int, typer.Option(help="At most this many rows.", min=1)] = 100,
     output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = (
         OutputFormat.table
     ),
@@ -281,9 +332,13 @@ def sql(
 
 @app.command()
 def demo(
-    days: Annotated[int, typer.Option(help="Days of simulated history.")] = 730,
-    signal: Annotated[float, typer.Option(help="Planted sentiment signal in [0, 1).")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    days: Annotated[
+        int | None, typer.Option(help="Days of simulated history (default: config, 730).")
+    ] = None,
+    signal: Annotated[
+        float, typer.Option(help="Planted sentiment signal in [0, 1); 0 is the control run.")
+    ] = 0.1,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: config, 42).")] = None,
 ) -> None:
     """Run the pipeline offline on the simulated market: ingest -> validate -> features -> status,
     then print where to look."""

@@ -5,18 +5,24 @@ from __future__ import annotations
 from prefect import flow
 
 from cryptobot.config import load_settings
+from cryptobot.errors import QualityGateError
 from flows._common import progress
 from flows.features import features
 from flows.ingest import ingest
 from flows.status import status
 from flows.validate import validate
 
+#: the demo plants a weak sentiment signal so later stages have something real to find
+DEMO_SIGNAL = 0.1
+
 
 @flow(name="demo")
-def demo(days: int = 730, signal: float = 0.1, seed: int = 42) -> dict:
-    """Simulate `days` of market data (SIMULATED, planted sentiment signal `signal`), validate it,
-    build features, and log the warehouse status."""
+def demo(days: int | None = None, signal: float = DEMO_SIGNAL, seed: int | None = None) -> dict:
+    """Simulate `days` (default: config) of market data, labelled SIMULATED, with a planted
+    sentiment signal `signal`; validate it, build the features, and log the warehouse status."""
     settings = load_settings()
+    days = days if days is not None else settings.simulator.days
+    seed = seed if seed is not None else settings.simulator.seed
     log = progress()
     log(
         f"demo: simulated market, {len(settings.symbols)} symbols, {days} days, seed {seed}, "
@@ -24,6 +30,16 @@ def demo(days: int = 730, signal: float = 0.1, seed: int = 42) -> dict:
     )
     ingested = ingest(source="simulator", days=days, signal=signal, seed=seed)
     validated = validate()
+    failed = [run for run in validated if not run["success"]]
+    if failed:
+        raise QualityGateError(
+            "the demo's validation failed for "
+            + ", ".join(f"{run['table']} {run['symbol'] or ''}".strip() for run in failed)
+            + ": see `cryptobot validate`",
+            batch_id="",
+            failed_rows=sum(sum(run["failures"].values()) for run in failed),
+            failures={},
+        )
     built = features()
     status()
     return {"ingest": ingested, "validate": validated, "features": built}

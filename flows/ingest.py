@@ -8,20 +8,9 @@ from typing import Literal
 from prefect import flow, task
 
 from cryptobot.config import load_settings
-from cryptobot.errors import SourceError
+from cryptobot.errors import CryptobotError, SourceError
 from cryptobot.ingest import IngestReport, ingest_ccxt_series, ingest_simulator
 from flows._common import progress
-
-
-def _retry_network_only(task, task_run, state) -> bool:  # noqa: ARG001 (Prefect's signature)
-    """Retry a series only for network trouble; a bad symbol or a rejected batch won't heal."""
-    try:
-        state.result()
-    except SourceError as exc:
-        return getattr(exc, "retryable", False)
-    except Exception:  # noqa: BLE001 - anything else is not worth a retry
-        return False
-    return False
 
 
 @task(name="simulate-market")
@@ -40,13 +29,9 @@ def simulate_market_task(
     return _as_dict(report)
 
 
-@task(
-    name="fetch-series",
-    retries=1,
-    retry_delay_seconds=60,
-    retry_condition_fn=_retry_network_only,
-)
+@task(name="fetch-series")
 def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetime | None) -> dict:
+    """One series, page by page; the ccxt source itself retries network errors with back-off."""
     report = ingest_ccxt_series(
         load_settings(),
         exchange=exchange,
@@ -72,7 +57,7 @@ def _as_dict(report: IngestReport) -> dict:
 
 @flow(name="ingest")
 def ingest(
-    source: Literal["simulator", "ccxt"] = "simulator",
+    source: Literal["simulator", "ccxt"] | None = None,
     symbols: list[str] | None = None,
     timeframe: str | None = None,
     exchange: str | None = None,
@@ -83,11 +68,14 @@ def ingest(
 ) -> dict:
     """Ingest candles (and, from the simulator, sentiment) for the configured symbols.
 
-    `source=simulator` (default, offline) makes a seeded simulated market; `source=ccxt` fetches
-    closed candles from `exchange` (binance, kraken, tokocrypto, indodax, ...) from the stored
-    cursor or `since`. Every batch passes the quality gate before it is stored.
+    `source` defaults to the configured one: `simulator` (offline) makes a seeded simulated
+    market; `ccxt` fetches closed candles from `exchange` (binance, kraken, tokocrypto, indodax,
+    ...) from the stored cursor or `since`. Every batch passes the quality gate before it is
+    stored. With ccxt, a symbol that fails does not stop the others; the flow fails at the end
+    naming each failed symbol.
     """
     settings = load_settings()
+    source = source or settings.source
     symbols = symbols or settings.symbols
     timeframe = timeframe or settings.timeframes[0]
     log = progress()
@@ -103,15 +91,31 @@ def ingest(
         log(result["summary"])
         return result
     exchange = (exchange or settings.exchange).lower()
-    totals: dict = {}
-    for symbol in symbols:
-        result = fetch_series_task(exchange, symbol, timeframe, since)
-        for key, value in result.items():
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-    totals["summary"] = (
-        f"{exchange}: {totals.get('rows', 0)} rows in {totals.get('batches', 0)} batches, "
-        f"{totals.get('inserted', 0)} new, {totals.get('updated', 0)} updated"
+    totals = dict.fromkeys(
+        ("batches", "rows", "inserted", "updated", "unchanged", "quarantined"), 0
     )
-    log(totals["summary"])
-    return totals
+    failures: list[tuple[str, CryptobotError]] = []
+    for symbol in symbols:  # one after another: one writer, and gentle on rate limits
+        try:
+            result = fetch_series_task(exchange, symbol, timeframe, since)
+        except CryptobotError as exc:
+            failures.append((symbol, exc))
+            continue
+        for key in totals:
+            totals[key] += result[key]
+    summary = (
+        f"{exchange} {timeframe}: {totals['rows']:,} rows in {totals['batches']} batches, "
+        f"{totals['inserted']:,} new, {totals['updated']:,} updated, "
+        f"{totals['unchanged']:,} unchanged, {totals['quarantined']:,} quarantined"
+    )
+    log(summary)
+    if len(failures) == 1 and len(symbols) == 1:
+        raise failures[0][1]
+    if failures:
+        error = SourceError(
+            f"{len(failures)} of {len(symbols)} symbols failed ({summary} for the others): "
+            + " | ".join(f"{symbol}: {exc}" for symbol, exc in failures)
+        )
+        error.exit_code = failures[0][1].exit_code  # e.g. 4 when the gate rejected a batch
+        raise error
+    return {**totals, "summary": summary}

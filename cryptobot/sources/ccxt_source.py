@@ -278,7 +278,7 @@ class CcxtMarketSource:
                     raise SourceError(
                         f"{context}: {action} failed after {retries + 1} attempts, last with "
                         f"{self._describe(exc)}. The exchange is unreachable, down or limiting "
-                        "our rate: try again later, or raise max_retries/backoff_seconds.",
+                        "our rate: check the connection and try again later.",
                         retryable=True,
                     ) from exc
                 delay = self._backoff_seconds * 2**retries

@@ -22,7 +22,8 @@ def test_simulator_ingest_validate_features_status(settings):
     ingest = "ingest --source simulator --days 30 --symbols BTC/USDT,ETH/USDT --timeframe 1h"
     out = _ok([*ingest.split(), "--seed", "3", "--signal", "0.2"])
     # 2 symbols x 30 days x 24 bars of candles, and as many hourly sentiment rows
-    assert "ingest done: 2 batches, 2,880 rows: 2,880 new, 0 updated" in out
+    assert "market_data 1,440 rows: 1,440 new, 0 updated, 0 unchanged" in out
+    assert "sentiment 1,440 rows: 1,440 new" in out
     with read_connection(settings.warehouse) as con:
         market = con.execute(
             "select count(*), count(distinct symbol), min(source), max(source), min(exchange)"
@@ -33,7 +34,8 @@ def test_simulator_ingest_validate_features_status(settings):
     assert sentiment == (2 * 30 * 24, "simulated")
 
     again = _ok([*ingest.split(), "--seed", "3", "--signal", "0.2"])
-    assert "2,880 rows: 0 new, 0 updated, 2,880 unchanged" in again  # idempotent
+    assert "market_data 1,440 rows: 0 new, 0 updated, 1,440 unchanged" in again  # idempotent
+    assert "sentiment 1,440 rows: 0 new, 0 updated, 1,440 unchanged" in again
 
     validated = _ok(["validate"])
     assert "NO" not in validated and "BTC/USDT" in validated
@@ -71,3 +73,29 @@ def test_import_flow_rejects_a_bad_file_and_keeps_stored_data(settings, tmp_path
     with read_connection(settings.warehouse) as con:
         assert con.execute("select count(*) from market_data").fetchone()[0] == 2
         assert con.execute("select count(*) from quarantine").fetchone()[0] == 2
+
+
+def test_demo_runs_the_pipeline_and_says_where_to_look(settings):
+    out = _ok(["demo", "--days", "10", "--seed", "5"])
+    assert "Where to look" in out and str(settings.warehouse) in out
+    with read_connection(settings.warehouse) as con:
+        rows = con.execute("select count(*) from marts.fct_features").fetchone()[0]
+        validations = con.execute("select bool_and(success) from validation_runs").fetchone()[0]
+    assert rows == 5 * 10 * 24 and validations
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["ingest", "--days", "0"], "simulator.days"),
+        (["ingest", "--signal", "1.5"], "simulator.signal"),
+        (["ingest", "--timeframe", "7x"], "timeframes"),
+        (["ingest", "--symbols", "BTCUSDT"], "symbols"),
+    ],
+)
+def test_bad_ingest_options_fail_before_any_flow_runs(settings, args, field):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert field in result.output
+    assert "Traceback" not in result.output
+    assert not settings.warehouse.exists()  # nothing started, nothing written
