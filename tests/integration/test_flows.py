@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from cryptobot.errors import SourceError
 from cryptobot.warehouse.db import read_connection
 from flows.import_file import import_file
 from flows.ingest import ingest
 from flows.sql import sql
 from flows.status import status
 from flows.validate import validate
-from tests.unit.test_ccxt_source import BINANCE, HOUR, T0, Reply, Route, harness, page_routes
+from tests.unit.test_ccxt_source import (
+    BINANCE,
+    HOUR,
+    T0,
+    Reply,
+    Route,
+    harness,
+    page_routes,
+    recorded,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -49,3 +59,26 @@ def test_import_flow_reports_timings(settings, tmp_path):
     result = import_file(str(path), exchange="binance", symbol="BTC/USDT", timeframe="1h")
     assert (result["rows"], result["inserted"]) == (2, 2)
     assert set(result["timings"]) >= {"parse", "gate", "upsert"}
+
+
+def test_ingest_flow_ccxt_goes_on_past_a_failing_symbol(settings, monkeypatch):
+    bad_symbol = Route(
+        BINANCE.candles,
+        [recorded("binance", "error_invalid_symbol.json", 400)],
+        {"symbol": "ETHUSDT"},
+    )
+    no_more = Route(BINANCE.candles, [Reply("[]")])
+    h = harness(BINANCE, [bad_symbol, *page_routes(BINANCE), no_more], page_limit=3)
+    monkeypatch.setattr("cryptobot.sources.ccxt_source.create_client", lambda _id: h.source.client)
+    with pytest.raises(SourceError, match="1 of 2 symbols failed") as failure:
+        ingest(
+            source="ccxt",
+            exchange="binance",
+            symbols=["ETH/USDT", "BTC/USDT"],
+            timeframe="1h",
+            since=T0,
+        )
+    assert "ETH/USDT" in str(failure.value) and "BadSymbol" in str(failure.value)
+    with read_connection(settings.warehouse) as con:
+        stored = con.execute("select distinct symbol from market_data").fetchall()
+    assert stored == [("BTC/USDT",)]  # the failing symbol did not stop the next one
