@@ -3,15 +3,24 @@
 Precedence (lowest first): the defaults below < a TOML config file < environment variables.
 The config file is ``cryptobot.toml`` in the working directory, or the path in ``CRYPTOBOT_CONFIG``.
 Environment variables use the prefix ``CRYPTOBOT_`` and ``__`` for nesting, e.g.
-``CRYPTOBOT_WAREHOUSE=/tmp/w.duckdb``, ``CRYPTOBOT_SYMBOLS=BTC/USDT,ETH/USDT``,
-``CRYPTOBOT_RISK__MAX_DRAWDOWN=0.1``. Risk limits also accept the roadmap's camelCase names in
-the config file (``maxDrawdown = 0.1``).
+``CRYPTOBOT_WAREHOUSE=/tmp/w.duckdb``, ``CRYPTOBOT_SYMBOLS=BTC/USDT,ETH/USDT`` (or a JSON list,
+``'["BTC/USDT","ETH/USDT"]'``), ``CRYPTOBOT_RISK__MAX_DRAWDOWN=0.1``; a ``CRYPTOBOT_`` variable
+that names no setting is an error, not silently ignored. Risk limits also accept the roadmap's
+camelCase names in the config file (``maxDrawdown = 0.1``).
+
+Symbols are ccxt unified symbols, ``BASE/QUOTE`` in upper case (``BTC/USDT``); exchanges are ccxt
+ids in lower case (``binance``). ``normalize_symbol`` and ``normalize_exchange`` apply the same
+rules to command-line options.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from datetime import datetime
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,10 +50,65 @@ CONFIG_FILE_ENV = "CRYPTOBOT_CONFIG"
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT"]
 
 
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
+#: ccxt's unified spot symbol: BASE/QUOTE, upper-case letters and digits (``1000PEPE/USDT``)
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+#: a ccxt exchange id (``binance``, ``gateio``, ``binanceusdm``)
+EXCHANGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: quote currencies tried, longest first, to suggest ``BTC/USDT`` for ``BTCUSDT``
+_COMMON_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "IDR", "BTC", "ETH", "BNB")
+
+
+def _symbol_hint(value: str) -> str:
+    upper = value.upper().replace("-", "/").replace("_", "/")
+    if "/" not in upper:
+        quote = next((q for q in _COMMON_QUOTES if upper.endswith(q) and upper != q), None)
+        if quote is None:
+            return ""
+        upper = f"{upper[: -len(quote)]}/{quote}"
+    return f": did you mean {upper}?" if SYMBOL_PATTERN.match(upper) else ""
+
+
+def normalize_symbol(value: str) -> str:
+    """A symbol as the warehouse stores it: ccxt's unified ``BASE/QUOTE``, e.g. ``BTC/USDT``.
+
+    Surrounding blanks are dropped; anything else that is not upper-case ``BASE/QUOTE`` (lower
+    case, ``BTCUSDT``, ``BTC-USDT``) is refused with a hint rather than silently rewritten, so
+    one market never ends up stored under two names.
+    """
+    symbol = str(value).strip()
+    if not SYMBOL_PATTERN.match(symbol):
+        hint = _symbol_hint(symbol) or " (e.g. BTC/USDT)"
+        raise ConfigError(
+            f"symbol {value!r} is not a ccxt unified symbol: expected upper-case BASE/QUOTE{hint}"
+        )
+    return symbol
+
+
+def normalize_exchange(value: str) -> str:
+    """A ccxt exchange id as the warehouse stores it: blanks dropped, lower case (``binance``)."""
+    exchange = str(value).strip().lower()
+    if not EXCHANGE_PATTERN.match(exchange):
+        raise ConfigError(
+            f"exchange {value!r} is not a ccxt exchange id: expected a name such as binance, "
+            "kraken, tokocrypto or indodax (letters, digits, underscores)"
+        )
+    return exchange
+
+
+def _split_list(value: Any) -> Any:
+    """A list from the environment: a JSON list (``'["BTC/USDT","ETH/USDT"]'``) or commas."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a valid JSON list ({exc.msg} at char {exc.pos})") from None
+        if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+            raise ValueError("a JSON list must hold strings only")
+        return [item.strip() for item in parsed]
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class RiskLimits(BaseModel):
@@ -87,6 +151,19 @@ class SimulatorSettings(BaseModel):
         description="UTC end of the simulated history (fixed, so runs are reproducible)",
     )
 
+    @field_validator("end")
+    @classmethod
+    def _end_not_in_future(cls, value: datetime) -> datetime:
+        """Bars after now would be stored as fetched before they closed: the gate rejects them."""
+        now = datetime.now(UTC)
+        if value > (now if value.tzinfo else now.replace(tzinfo=None)):
+            raise ValueError(
+                f"end {value.isoformat()} is in the future (now is {now:%Y-%m-%d %H:%M} UTC): "
+                "every simulated bar after now would be quarantined as not closed when fetched. "
+                "Use a past UTC time"
+            )
+        return value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -110,19 +187,18 @@ class Settings(BaseSettings):
 
     @field_validator("symbols", "timeframes", mode="before")
     @classmethod
-    def _csv(cls, value: Any) -> Any:
-        return _split_csv(value)
+    def _list(cls, value: Any) -> Any:
+        return _split_list(value)
 
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one symbol is needed")
-        for symbol in value:
-            base, _, quote = symbol.partition("/")
-            if not base or not quote:
-                raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
-        return value
+        try:
+            return [normalize_symbol(symbol) for symbol in value]
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("timeframes")
     @classmethod
@@ -139,7 +215,10 @@ class Settings(BaseSettings):
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, value: str) -> str:
-        return value.strip().lower()
+        try:
+            return normalize_exchange(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def settings_customise_sources(
@@ -153,8 +232,46 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = config_file_path()
         if config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(
+                    f"invalid configuration: config file {config_file} is not valid TOML: {exc}. "
+                    f"Fix the file, or point {CONFIG_FILE_ENV} at another one."
+                ) from None
         return tuple(sources)
+
+
+def env_variable_names() -> list[str]:
+    """Every top-level ``CRYPTOBOT_*`` variable the settings read (plus ``CRYPTOBOT_CONFIG``)."""
+    prefix = Settings.model_config["env_prefix"]
+    return sorted([CONFIG_FILE_ENV, *(prefix + name.upper() for name in Settings.model_fields)])
+
+
+def _check_env_names(environ: Mapping[str, str]) -> None:
+    """Refuse a ``CRYPTOBOT_`` variable that names no setting (a typo would silently not apply).
+
+    Names are matched case-insensitively, as pydantic-settings reads them; a nested variable is
+    checked here on its first part (``CRYPTOBOT_RISK__...``) and by its model for the rest.
+    """
+    prefix = Settings.model_config["env_prefix"]
+    delimiter = Settings.model_config["env_nested_delimiter"]
+    valid = {name.upper() for name in env_variable_names()}
+    unknown = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(prefix):
+            continue
+        head = upper.split(delimiter, 1)[0] if delimiter else upper
+        if head not in valid:
+            unknown.append(name)
+    if unknown:
+        raise ConfigError(
+            f"unknown environment variable{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(sorted(unknown))}: {prefix}* variables must name a setting. Valid names: "
+            f"{', '.join(env_variable_names())} (nested ones like {prefix}RISK__MAX_DRAWDOWN "
+            "use __). Fix the name or unset it."
+        )
 
 
 def config_file_path() -> Path | None:
@@ -170,6 +287,7 @@ def config_file_path() -> Path | None:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one message naming each bad field."""
+    _check_env_names(os.environ)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -184,5 +302,7 @@ def load_settings(**overrides: Any) -> Settings:
             + "; ".join(problems)
             + f". Check {origin}CRYPTOBOT_* environment variables and command-line options."
         ) from None
-    except ValueError as exc:  # e.g. a malformed TOML file
-        raise ConfigError(f"invalid configuration: {exc}") from None
+    except ValueError as exc:  # a source failed to parse a value
+        where = config_file_path()
+        origin = f" (config file {where})" if where else ""
+        raise ConfigError(f"invalid configuration{origin}: {exc}") from None

@@ -4,9 +4,13 @@ Each expectation carries a short human rule (``high >= max(open, close)``) in it
 that rule is what quarantine rows and error messages name. The suites are built once per process
 on an ephemeral GX context (nothing is written to disk, analytics are off).
 
+Both suites check schema and types (prices and values are floats; ``ts``, ``fetched_at`` and
+``available_at`` naive datetimes), nulls, ranges, unique keys and point in time (``available_at``
+not before ``ts``, nor after ``fetched_at``).
+
 A batch passes only if every expectation passes. Otherwise ``GateResult.row_reasons`` maps each
 failing row (its position in the batch) to the rules it broke; table-level failures (a missing
-column, say) mark every row.
+column, a wrong dtype) mark every row.
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ SENTIMENT_TABLE_COLUMNS = [
     "batch_id",
 ]
 _CHECK_COLUMN = "ts_misalignment_s"
+#: the misalignment written when ``ts`` is not a datetime column: never 0, so the alignment rule
+#: fails too instead of passing a batch whose timestamps could not be checked
+_NOT_CHECKED = -1
+#: timestamp columns of both raw tables: naive datetimes (UTC by convention) at any pandas unit
+TIMESTAMP_COLUMNS = ["ts", "fetched_at", "available_at"]
+#: pandas dtype names as GX compares them (``np.dtype(name)``); a unit-less "datetime64" matches
+#: none of them, and a tz-aware ``datetime64[us, UTC]`` is rejected on purpose: the warehouse
+#: stores naive UTC timestamps and the pipeline converts before validating
+DATETIME_TYPES = ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"]
 #: the largest finite double: "between 0 and _FINITE" also rejects infinity ("inf" parses)
 _FINITE = sys.float_info.max
 _lock = threading.Lock()
@@ -91,6 +104,20 @@ def _at_least(gxe: Any, column_a: str, column_b: str, rule: str) -> Any:
     )
 
 
+def _datetime_types(gxe: Any) -> list[Any]:
+    return [
+        gxe.ExpectColumnValuesToBeInTypeList(
+            column=column, type_list=DATETIME_TYPES, description=f"{column} is a datetime"
+        )
+        for column in TIMESTAMP_COLUMNS
+    ]
+
+
+def _point_in_time(gxe: Any) -> Any:
+    """A record cannot be known before the moment it describes starts (ARCHITECTURE rule 1)."""
+    return _at_least(gxe, "available_at", "ts", "available at or after ts")
+
+
 def _market_data_expectations(gxe: Any) -> list[Any]:
     key = ["exchange", "symbol", "timeframe", "ts"]
     prices = ["open", "high", "low", "close"]
@@ -107,6 +134,7 @@ def _market_data_expectations(gxe: Any) -> list[Any]:
                 column=column, type_list=["float64", "Float64"], description=f"{column} is a float"
             )
         )
+    rules += _datetime_types(gxe)
     # exchange, timeframe, source, fetched_at, available_at and batch_id are set by the pipeline,
     # never by a source, and the table's NOT NULL constraints guard them: not checked per row here.
     for column in ["symbol", "ts", *prices, "volume"]:
@@ -138,6 +166,7 @@ def _market_data_expectations(gxe: Any) -> list[Any]:
             column=_CHECK_COLUMN, value_set=[0], description="ts aligned to the timeframe"
         ),
         _at_least(gxe, "fetched_at", "available_at", "bar closed before it was fetched"),
+        _point_in_time(gxe),
     ]
     return rules
 
@@ -152,6 +181,7 @@ def _sentiment_expectations(gxe: Any) -> list[Any]:
         gxe.ExpectColumnValuesToBeInTypeList(
             column="value", type_list=["float64", "Float64"], description="value is a float"
         ),
+        *_datetime_types(gxe),
     ]
     for column in SENTIMENT_TABLE_COLUMNS:
         rules.append(
@@ -165,6 +195,7 @@ def _sentiment_expectations(gxe: Any) -> list[Any]:
             column_list=["source", "symbol", "ts"], description="unique (source, symbol, ts)"
         ),
         _at_least(gxe, "fetched_at", "available_at", "known before it was fetched"),
+        _point_in_time(gxe),
     ]
     return rules
 
@@ -183,7 +214,10 @@ def _suites() -> dict[str, tuple[Any, Any]]:
     if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
         pandas_execution_engine.HASH_THRESHOLD = 0
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # after GX's own set-up
+    # GX sets some of its module loggers to INFO itself (e.g. a note about a temporary docs
+    # directory on every ephemeral context); keep warnings, drop the chatter
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     datasource = context.data_sources.add_pandas("cryptobot")
@@ -245,8 +279,8 @@ def validate_market_data(frame: pd.DataFrame, timeframe_seconds: int) -> GateRes
     if "ts" in frame.columns and pd.api.types.is_datetime64_any_dtype(frame["ts"]):
         seconds = frame["ts"].to_numpy(dtype="datetime64[s]").astype(np.int64)
         checked[_CHECK_COLUMN] = seconds % timeframe_seconds
-    else:
-        checked[_CHECK_COLUMN] = 0
+    else:  # the "ts is a datetime" rule names the cause; alignment cannot pass unchecked
+        checked[_CHECK_COLUMN] = _NOT_CHECKED
     return _run(MARKET_DATA, checked)
 
 
