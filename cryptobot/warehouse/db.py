@@ -4,6 +4,10 @@ DuckDB lets one process write a database file; other processes may open it read-
 no writer holds it. So writers keep their connection for one short transaction and close it, and
 both sides retry on a lock conflict with a bounded, jittered back-off: a user sees a short wait,
 never a lock error (unless a writer holds the file for longer than ``timeout``).
+
+Every connection runs with ``TimeZone = 'UTC'``: the warehouse stores naive UTC timestamps, and
+DuckDB would otherwise take the machine's zone (``TZ``) for ``now()::timestamp`` defaults and
+casts between ``timestamp`` and ``timestamptz``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
@@ -20,6 +25,10 @@ import duckdb
 from cryptobot.errors import WarehouseBusyError, WarehouseError
 
 _LOCK_MARKERS = ("lock", "conflicting", "being used", "already open")
+#: bytes 8-11 of every DuckDB database file
+_DUCKDB_MAGIC = b"DUCK"
+#: applied globally to each connection's database instance, so cursors inherit it
+_SESSION_SETTINGS = "set global TimeZone = 'UTC'"
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -29,12 +38,41 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
     )
 
 
+def _check_is_database_file(path: Path) -> None:
+    """Refuse an existing path that is not a DuckDB file before DuckDB sees it.
+
+    DuckDB opens an existing ``.csv``/``.parquet``/``.json`` path as an in-memory database with a
+    view over the file: a writer would then "store" into memory and a reader fail with "Cannot
+    launch in-memory database in read-only mode". An empty file is left to DuckDB (a file being
+    created by another process is empty for a moment; DuckDB reports a truly empty one itself).
+    """
+    if path.is_dir():
+        raise WarehouseError(
+            f"warehouse {path} is a directory: CRYPTOBOT_WAREHOUSE (or --warehouse) must name "
+            "a DuckDB database file, e.g. data/warehouse.duckdb"
+        )
+    try:
+        with path.open("rb") as file:
+            header = file.read(12)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WarehouseError(f"cannot read warehouse {path}: {exc}") from exc
+    if header and header[8:12] != _DUCKDB_MAGIC:
+        raise WarehouseError(
+            f"{path} is not a DuckDB database file: CRYPTOBOT_WAREHOUSE (or --warehouse) must "
+            "name the warehouse's .duckdb file (a new one is created if it does not exist). To "
+            "load a CSV or Parquet file of candles, use `cryptobot import PATH`."
+        )
+
+
 def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    _check_is_database_file(path)
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config={"threads": 2})
+            con = duckdb.connect(str(path), read_only=read_only, config={"threads": 2})
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
@@ -47,16 +85,33 @@ def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyC
                 ) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
+            continue
+        try:
+            con.execute(_SESSION_SETTINGS)
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"cannot configure warehouse {path}: {exc}") from exc
+        return con
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration shipped with the package, in order."""
-    folder = resources.files("cryptobot.warehouse") / "migrations"
+def migration_files(folder: Traversable | Path | None = None) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration in ``folder`` (default: the package's), in order.
+
+    A migration is named ``<version>_<what>.sql`` with a whole-number version, e.g.
+    ``002_add_orders.sql``.
+    """
+    if folder is None:
+        folder = resources.files("cryptobot.warehouse") / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+            prefix = entry.name.split("_", 1)[0]
+            if not prefix.isdigit():
+                raise WarehouseError(
+                    f"migration file {entry.name} in {folder} does not start with a version "
+                    "number: name it <version>_<what>.sql, e.g. 002_add_orders.sql"
+                )
+            found.append((int(prefix), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
     versions = [version for version, _, _ in found]
     if len(set(versions)) != len(versions):
