@@ -20,8 +20,9 @@ import typer
 from rich.console import Console
 
 from cryptobot import __version__
-from cryptobot.config import load_settings
+from cryptobot.config import load_settings, normalize_exchange, normalize_symbol
 from cryptobot.errors import CryptobotError
+from cryptobot.timeframes import timeframe_seconds
 
 app = typer.Typer(
     name="cryptobot",
@@ -200,13 +201,15 @@ def import_(
     low, close, volume) as CSV/Parquet, or a Binance public-data kline CSV (ms or µs)."""
     from flows.import_file import import_file
 
-    # the same validation as configuration: BASE/QUOTE symbols, lower-case exchange ids
-    checked = _run(load_settings, symbols=[symbol], exchange=exchange, timeframes=[timeframe])
+    # the same names as everywhere else: BASE/QUOTE symbols, lower-case exchange ids
+    symbol = _run(normalize_symbol, symbol)
+    exchange = _run(normalize_exchange, exchange)
+    _run(timeframe_seconds, timeframe)
     result = _run(
         import_file,
         path=str(path),
-        exchange=checked.exchange,
-        symbol=checked.symbols[0],
+        exchange=exchange,
+        symbol=symbol,
         timeframe=timeframe,
         file_format=file_format.value,
     )
@@ -326,7 +329,7 @@ def sql(
         records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
         sys.stdout.write(json.dumps(records, default=str, indent=1) + "\n")
     else:
-        console.print(rows_table(result.columns, result.rows))
+        console.print(rows_table(result.columns, result.rows, exact=True))
         console.print(result.footer(), style="dim")
 
 

@@ -1,20 +1,28 @@
-"""Terminal rendering (rich) shared by the CLI and the flows' logs."""
+"""Terminal rendering (rich) shared by the CLI and the flows' logs.
+
+Data is shown verbatim: cells, headers and titles are ``rich.text.Text``, never parsed as Rich
+markup or emoji codes (a value ``[bold]hi`` prints as ``[bold]hi``, ``[/x]`` does not crash).
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cryptobot import status
 
+SIMULATED_LABEL = "SIMULATED"
 
-def _cell(value: Any) -> str:
+
+def _compact(value: Any) -> str:
+    """For people scanning a summary: minutes, 6 significant digits, thousands separators."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -26,13 +34,55 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def rows_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> Table:
-    table = Table(title=title or None, title_justify="left", header_style="bold")
+def _exact(value: Any) -> str:
+    """For query results: nothing rounded or reformatted away.
+
+    Floats as ``repr`` (the shortest string that reads back to the same double), datetimes in
+    ISO form with fractional seconds when they have them, integers without separators.
+    """
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value)
+
+
+def _cell(value: Any, *, exact: bool = False) -> Text:
+    if exact and value is None:
+        return Text("NULL", style="dim")
+    return Text(_exact(value) if exact else _compact(value))
+
+
+def rows_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str = "",
+    *,
+    exact: bool = False,
+) -> Table:
+    """A table of ``rows`` under ``columns``, every value shown as text, never as markup.
+
+    ``exact=True`` (for `cryptobot sql`) shows floats at full precision, timestamps in full ISO
+    form, NULL as a dim ``NULL`` and folds long values instead of cutting them; the default is the
+    compact form `cryptobot status` uses.
+    """
+    table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(str(column)), overflow="fold" if exact else "ellipsis")
     for row in rows:
-        table.add_row(*(_cell(value) for value in row))
+        table.add_row(*(_cell(value, exact=exact) for value in row))
     return table
+
+
+def source_label(sources: str) -> str:
+    """The sources of a series as shown: SIMULATED only when every row is simulated.
+
+    ``sources`` is the comma-separated list ``status`` reports (``"ccxt,simulated"``); a mixed
+    series lists each source with the simulated one marked, e.g. ``ccxt, SIMULATED``.
+    """
+    names = [name.strip() for name in sources.split(",") if name.strip()]
+    shown = [SIMULATED_LABEL if name == "simulated" else name for name in names]
+    return ", ".join(dict.fromkeys(shown))
 
 
 def status_tables(con: duckdb.DuckDBPyConnection, *, gaps: int = 5) -> list[Table]:
@@ -56,7 +106,7 @@ def status_tables(con: duckdb.DuckDBPyConnection, *, gaps: int = 5) -> list[Tabl
                     s.exchange,
                     s.symbol,
                     s.timeframe,
-                    "SIMULATED" if s.is_simulated else s.sources,
+                    source_label(s.sources),
                     s.first_ts,
                     s.last_ts,
                     s.rows,
@@ -85,7 +135,7 @@ def status_tables(con: duckdb.DuckDBPyConnection, *, gaps: int = 5) -> list[Tabl
         tables.append(
             rows_table(
                 ["source", "symbols", "rows", "first", "last", "last available_at"],
-                [[("SIMULATED" if r[0] == "simulated" else r[0]), *r[1:]] for r in sentiment],
+                [[source_label(r[0]), *r[1:]] for r in sentiment],
                 title="sentiment",
             )
         )

@@ -14,5 +14,7 @@ from flows._common import progress
 def sql(query: str, limit: int = 100) -> list[list]:
     """Run `query` on a read-only connection; writes are refused by DuckDB itself."""
     result = run_query(load_settings(), query, limit=limit)
-    progress()("\n" + as_text([rows_table(result.columns, result.rows)]) + result.footer())
+    progress()(
+        "\n" + as_text([rows_table(result.columns, result.rows, exact=True)]) + result.footer()
+    )
     return [list(row) for row in result.rows]
