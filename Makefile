@@ -4,12 +4,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP_VERSION := 26.3
 
 .PHONY: install demo test lint bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "cryptobot needs Python 3.11 (found $$($(PYTHON) --version 2>&1)); run: make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
@@ -31,5 +34,6 @@ bench: $(STAMP)
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
+# Removes the environment and build artefacts; your data under data/ stays.
 clean:
-	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal data/dbt
+	rm -rf $(VENV) data/dbt
