@@ -2,7 +2,8 @@
 
 Cases: five symbols x two years of 1h bars and (unless ``--quick``) ten symbols x two years of
 1m bars from the market simulator, each in a fresh temporary warehouse. For each case: the first
-(full) ``build_features``, then an incremental one after one new bar per series. Each build runs
+(full) ``build_features``, then an incremental one after one new bar per series and one new
+sentiment value per symbol, fetched now (as an hourly ingest would store them). Each build runs
 in a fresh Python process, as ``cryptobot features`` would, and is timed twice: the process's
 wall time (Python and dbt start-up included) and ``FeatureBuildResult.seconds`` (from the call).
 For comparison, dbt's fixed start-up: ``dbt build`` of a one-model ``select 1`` project as a
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from cryptobot.config import Settings
 from cryptobot.features import FEATURES_TABLE
+from cryptobot.ingest import utc_now
 from cryptobot.sources.simulator import simulate_market
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.warehouse.db import write_connection
@@ -105,7 +107,8 @@ def load_market(settings: Settings, symbols: list[str], timeframe: str) -> int:
 
 
 def append_one_bar(settings: Settings, timeframe: str) -> None:
-    """One more bar after the last of every series, 0.1% above its close."""
+    """One more bar after the last of every series, 0.1% above its close, and a sentiment value
+    per symbol describing that bar, known at its close and fetched now (after the last build)."""
     bar = timeframe_seconds(timeframe)
     with write_connection(settings.warehouse) as con:
         con.execute(
@@ -117,6 +120,15 @@ def append_one_bar(settings: Settings, timeframe: str) -> None:
             from market_data
             qualify ts = max(ts) over (partition by exchange, symbol, timeframe)
             """
+        )
+        con.execute(
+            f"""
+            insert into sentiment
+            select 'simulated', symbol, max(ts), 0.5, ?, max(ts) + to_seconds({bar}), 'bench-next'
+            from market_data
+            group by symbol
+            """,
+            [utc_now()],
         )
 
 

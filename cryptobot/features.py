@@ -34,9 +34,10 @@ _FAILED = {"error", "fail"}
 
 @dataclass(frozen=True)
 class FeatureBuildResult:
+    """A successful build: a failing model or data test raises ``FeatureBuildError`` instead."""
+
     models_built: int
     tests_passed: int
-    tests_failed: int
     rows: int  # rows in fct_features after the build
     seconds: float
     full_refresh: bool
@@ -85,9 +86,19 @@ def build_features(
         f"dbt build of {settings.dbt_project_dir.name} on {settings.warehouse}"
         + (" (full refresh)" if full_refresh else "")
     )
-    with _DBT_LOCK, _warehouse_env(settings.warehouse):
-        result = _invoke_dbt(args, log)
-    failures = _failures(result, dbt_dir / "logs")
+    # dbt opens the file itself and does not wait for a lock: if a reader or another writer
+    # holds it at that moment, dbt fails before building anything, so try again (bounded)
+    deadline = time.monotonic() + settings.write_lock_timeout
+    delay = 0.2
+    while True:
+        with _DBT_LOCK, _warehouse_env(settings.warehouse):
+            result = _invoke_dbt(args, log)
+        failures = _failures(result, dbt_dir / "logs")
+        if not failures or not _is_lock_failure(failures) or time.monotonic() > deadline:
+            break
+        log(f"the warehouse is busy (another process has it open); retrying in {delay:.1f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
     if failures:
         raise FeatureBuildError(failures)
 
@@ -95,9 +106,6 @@ def build_features(
     models_built = sum(r.node.resource_type == "model" and r.status == "success" for r in results)
     tests_passed = sum(
         r.node.resource_type in ("test", "unit_test") and r.status == "pass" for r in results
-    )
-    tests_failed = sum(
-        r.node.resource_type in ("test", "unit_test") and r.status in _FAILED for r in results
     )
     rows = _count_rows(settings.warehouse)
     seconds = time.perf_counter() - started
@@ -108,7 +116,6 @@ def build_features(
     return FeatureBuildResult(
         models_built=models_built,
         tests_passed=tests_passed,
-        tests_failed=tests_failed,
         rows=rows,
         seconds=seconds,
         full_refresh=full_refresh,
@@ -185,6 +192,11 @@ def _failures(result: Any, log_dir: Path) -> str | None:
         + after
         + f" Fix the data or the model and build again (full_refresh=True rebuilds all); {where}"
     )
+
+
+def _is_lock_failure(failures: str) -> bool:
+    text = failures.lower()
+    return "could not set lock" in text or "conflicting lock" in text
 
 
 def _one_line(text: object) -> str:

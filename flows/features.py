@@ -17,7 +17,6 @@ def dbt_build_task(full_refresh: bool, select: str | None) -> dict:
     return {
         "models_built": result.models_built,
         "tests_passed": result.tests_passed,
-        "tests_failed": result.tests_failed,
         "rows": result.rows,
         "seconds": round(result.seconds, 2),
         "full_refresh": result.full_refresh,

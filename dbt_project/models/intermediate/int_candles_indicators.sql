@@ -4,6 +4,7 @@
         unique_key=['exchange', 'symbol', 'timeframe', 'ts'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ delete_changed_series(ref('stg_warehouse__market_data')) }}",
     )
 }}
 
@@ -19,21 +20,23 @@
 {#-
     Per-candle returns, rolling statistics, EMA-based indicators (RSI, MACD) and Bollinger bands,
     plus the next bar's return (the label), computed in two window passes over each series
-    (exchange, symbol, timeframe) ordered by ts: see README.md for the EMA method.
+    (exchange, symbol, timeframe) ordered by ts: see README.md for the EMA method. Windows count
+    stored bars, not time: a gap in a series is flagged (gap_before) and the label is NULL across
+    it, but the indicators run on over it.
 
-    Incremental runs recompute, per series, a look-back window that starts on an EMA block
-    boundary at least `features_lookback_bars` before the last built bar, and write back only the
-    last built bar (its label is now known) and the bars after it. Inside that window each EMA
-    block after the first gets the carry a full rebuild gives it (a sum over the previous block's
-    own bars), so the rewritten values equal a full rebuild's; bar_index stays the position in
-    the whole series. A series not built yet, or whose bars up to its last built one changed in
-    number (a backfill), is computed in full.
+    Incremental runs first delete every series whose candles up to its last built bar changed
+    (the pre-hook delete_changed_series: replaced, corrected, backfilled), so it is computed here
+    in full like a new series. Every other series is recomputed from a look-back window that
+    starts on an EMA block boundary at least `features_lookback_bars` before its last built bar,
+    and only the last built bar (its label is now known) and the bars after it are written back.
+    Inside that window each EMA block after the first gets the carry a full rebuild gives it (a
+    sum over the previous block's own bars), so the rewritten values equal a full rebuild's;
+    bar_index stays the position in the whole series.
 -#}
 
 with
 
-candles as not materialized (
-    -- read twice in incremental runs; inlined, each read scans only the columns it needs
+candles as (
     select
         exchange,
         symbol,
@@ -61,34 +64,22 @@ built_series as (
     group by exchange, symbol, timeframe
 ),
 
-unchanged_series as (
-    -- the bars up to the last built one are still exactly the bars that were built
-    select built_series.*
-    from built_series
-    inner join candles
-        on candles.exchange = built_series.exchange
-        and candles.symbol = built_series.symbol
-        and candles.timeframe = built_series.timeframe
-        and candles.ts <= built_series.last_built_ts
-    group by all
-    having count(*) = built_series.last_built_index + 1
-),
-
 lookback_windows as (
+    -- series the pre-hook kept: their bars up to the last built one are the ones built
     select
-        unchanged_series.exchange,
-        unchanged_series.symbol,
-        unchanged_series.timeframe,
-        unchanged_series.last_built_ts as rewrite_from_ts,
+        built_series.exchange,
+        built_series.symbol,
+        built_series.timeframe,
+        built_series.last_built_ts as rewrite_from_ts,
         window_start.ts as window_start_ts,
         window_start.bar_index as window_start_index,
-    from unchanged_series
+    from built_series
     inner join {{ this }} as window_start
-        on window_start.exchange = unchanged_series.exchange
-        and window_start.symbol = unchanged_series.symbol
-        and window_start.timeframe = unchanged_series.timeframe
+        on window_start.exchange = built_series.exchange
+        and window_start.symbol = built_series.symbol
+        and window_start.timeframe = built_series.timeframe
         and window_start.bar_index = greatest(
-            unchanged_series.last_built_index - {{ lookback }}, 0
+            built_series.last_built_index - {{ lookback }}, 0
         ) // {{ block_size }} * {{ block_size }}
 ),
 
@@ -119,10 +110,12 @@ windowed_candles as (
 {% endif %}
 
 neighbours as (
-    -- pass 1: position, neighbouring closes and fixed-width rolling statistics
+    -- pass 1: position, neighbouring bars and fixed-width rolling statistics
     select
         *,
         window_start_index + row_number() over series - 1 as bar_index,
+        lag(ts) over series as ts_lag_1,
+        lead(ts) over series as ts_lead_1,
         lag(close) over series as close_lag_1,
         lag(close, 4) over series as close_lag_4,
         lag(close, 24) over series as close_lag_24,
@@ -135,14 +128,27 @@ neighbours as (
     window series as (partition by exchange, symbol, timeframe order by ts)
 ),
 
-changes as (
+bar_lengths as (
     select
         *,
+        to_seconds({{ timeframe_seconds('timeframe') }}) as bar_length,
+    from neighbours
+),
+
+changes as (
+    -- what pass 1 gives for each bar, so that pass 2 sorts as few columns as it can
+    select
+        * exclude (bar_length, ts_lag_1, ts_lead_1, close_lead_1),
+        ts + bar_length as available_at,
+        -- the previous stored bar is not the previous bar in time (never on a series' first bar)
+        coalesce(ts_lag_1 <> ts - bar_length, false) as gap_before,
+        -- the label spans exactly one bar: NULL unless the next stored bar is the next bar
+        case when ts_lead_1 = ts + bar_length then ln(close_lead_1 / close) end as fwd_return_1,
         ln(close / close_lag_1) as log_return_1,
         -- 0 on the partition's first bar, where the gain and loss EMAs start
         coalesce(close - close_lag_1, 0) as close_change,
         bar_index % {{ block_size }} as block_row,
-    from neighbours
+    from bar_lengths
 ),
 
 smoothed as (
@@ -150,11 +156,15 @@ smoothed as (
     select
         *,
         stddev_samp(log_return_1) over (series rows between 23 preceding and current row) as log_return_stddev_24,
+        -- TA-Lib's seeds: MACD starts both EMAs at bar 25 (slow_period - 1), the slow one from
+        -- the mean of closes 0..25, the fast one from the mean of closes 14..25; RSI starts
+        -- Wilder's averages at bar 14 from the mean of the first 14 changes (bars 1..14)
+        {{ ema('close', 2 / (12 + 1), seed_index=25, seed_bars=12) }} as close_ema_12,
+        {{ ema('close', 2 / (26 + 1), seed_index=25, seed_bars=26) }} as close_ema_26,
+        {{ ema('greatest(close_change, 0)', 1 / 14, seed_index=14, seed_bars=14) }} as gain_wilder_14,
+        {{ ema('greatest(-close_change, 0)', 1 / 14, seed_index=14, seed_bars=14) }} as loss_wilder_14,
+        -- only for the signal line (ema_of_ema), where its seed decays as 0.8^t
         {{ ema('close', 2 / (9 + 1)) }} as close_ema_9,
-        {{ ema('close', 2 / (12 + 1)) }} as close_ema_12,
-        {{ ema('close', 2 / (26 + 1)) }} as close_ema_26,
-        {{ ema('greatest(close_change, 0)', 1 / 14) }} as gain_wilder_14,
-        {{ ema('greatest(-close_change, 0)', 1 / 14) }} as loss_wilder_14,
     from changes
     window series as (partition by exchange, symbol, timeframe order by ts)
 ),
@@ -163,7 +173,9 @@ indicators as (
     select
         *,
         close_ema_12 - close_ema_26 as macd_line,
-        -- EMA_9 of the MACD line = EMA_9(EMA_12) - EMA_9(EMA_26), by linearity
+        -- EMA_9 of the MACD line = EMA_9(EMA_12) - EMA_9(EMA_26), by linearity. TA-Lib seeds it
+        -- at bar 33 with the mean of MACD 25..33; this one carries another seed, whose
+        -- difference decays as 0.8^(t - 33): below 1e-25 of the MACD's scale by bar 300
         {{ ema_of_ema('close_ema_9', 'close_ema_12', 2 / (9 + 1), 2 / (12 + 1)) }}
         - {{ ema_of_ema('close_ema_9', 'close_ema_26', 2 / (9 + 1), 2 / (26 + 1)) }} as macd_signal_line,
     from smoothed
@@ -181,8 +193,9 @@ final as (
         close,
         volume,
         is_simulated,
-        ts + to_seconds({{ timeframe_seconds('timeframe') }}) as available_at,
+        available_at,
         bar_index,
+        gap_before,
         log_return_1,
         ln(close / close_lag_4) as log_return_4,
         ln(close / close_lag_24) as log_return_24,
@@ -205,7 +218,7 @@ final as (
             when bar_index >= 23 and volume_stddev_24 > 0
                 then (volume - volume_mean_24) / volume_stddev_24
         end as volume_zscore_24,
-        ln(close_lead_1 / close) as fwd_return_1,
+        fwd_return_1,
         {{ build_timestamp() }} as built_at,
     from indicators
     {% if is_incremental() %}
