@@ -94,6 +94,13 @@ def build_features(
         with _DBT_LOCK, _warehouse_env(settings.warehouse):
             result = _invoke_dbt(args, log)
         failures = _failures(result, dbt_dir / "logs")
+        if failures and _is_schema_change(failures) and "--full-refresh" not in args:
+            # the models gained or lost columns since the warehouse was built (an upgrade):
+            # incremental rows would miss the new columns, so rebuild everything once
+            log("the feature models' columns changed since the last build: rebuilding in full")
+            args.append("--full-refresh")
+            full_refresh = True
+            continue
         if not failures or not _is_lock_failure(failures) or time.monotonic() > deadline:
             break
         log(f"the warehouse is busy (another process has it open); retrying in {delay:.1f} s")
@@ -190,8 +197,13 @@ def _failures(result: Any, log_dir: Path) -> str | None:
         + "; ".join(problems or [_one_line(result.exception)])
         + "."
         + after
-        + f" Fix the data or the model and build again (full_refresh=True rebuilds all); {where}"
+        + " Fix the data or the model and build again (`cryptobot features --full-refresh`"
+        + f" rebuilds all); {where}"
     )
+
+
+def _is_schema_change(failures: str) -> bool:
+    return "process_schema_changes" in failures or "out of sync" in failures
 
 
 def _is_lock_failure(failures: str) -> bool:

@@ -848,3 +848,17 @@ def test_other_dbt_failures_are_not_retried(tmp_path, monkeypatch):
     with pytest.raises(FeatureBuildError, match="Parsing Error"):
         build_features(make_settings(tmp_path), log=lambda _: None)
     assert len(calls) == 1
+
+
+def test_a_warehouse_built_by_older_models_is_rebuilt_in_full(tmp_path):
+    settings = make_settings(tmp_path)
+    ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=3, seed=1, signal=0)
+    build_features(settings, log=lambda _: None)
+    with write_connection(settings.warehouse) as con:  # as an earlier version left it
+        con.execute("alter table intermediate.int_candles_indicators drop column gap_before")
+        con.execute("alter table marts.fct_features drop column gap_before")
+    lines: list[str] = []
+    result = build_features(settings, log=lines.append)
+    assert result.full_refresh and result.rows == 3 * 24
+    assert any("rebuilding in full" in line for line in lines)
+    assert "gap_before" in read_features(settings.warehouse).columns
