@@ -10,12 +10,9 @@ from datetime import datetime
 
 import duckdb
 
-#: SQL for a timeframe string's length in seconds (the same rule as cryptobot.timeframes)
-TIMEFRAME_SECONDS_SQL = (
-    "(cast(regexp_extract(timeframe, '^([0-9]+)', 1) as bigint) * "
-    "case right(timeframe, 1) when 'm' then 60 when 'h' then 3600 when 'd' then 86400 "
-    "when 'w' then 604800 end)"
-)
+from cryptobot.timeframes import timeframe_seconds_sql
+
+TIMEFRAME_SECONDS_SQL = timeframe_seconds_sql()
 
 
 @dataclass(frozen=True)

@@ -25,5 +25,17 @@ def timeframe_seconds(timeframe: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def timeframe_seconds_sql(column: str = "timeframe") -> str:
+    """The same rule as :func:`timeframe_seconds`, as a DuckDB expression over ``column``.
+
+    (dbt_project/macros/timeframe_seconds.sql states it once more for the dbt models.)
+    """
+    units = " ".join(f"when '{unit}' then {seconds}" for unit, seconds in _UNITS.items())
+    return (
+        f"(try_cast(regexp_extract({column}, '^([0-9]+)[{''.join(_UNITS)}]$', 1) as bigint)"
+        f" * case right({column}, 1) {units} end)"
+    )
+
+
 def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=timeframe_seconds(timeframe))
