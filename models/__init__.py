@@ -1,0 +1,1 @@
+"""Models: walk-forward training, evaluation, MLflow registry and the champion gate."""
