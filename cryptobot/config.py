@@ -47,6 +47,8 @@ from cryptobot.timeframes import timeframe_seconds
 #: The checkout this package lives in; default paths are relative to it, not to the shell's cwd.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE_ENV = "CRYPTOBOT_CONFIG"
+#: the exchange id the built-in simulated market is stored under
+SIMULATOR_EXCHANGE = "simulator"
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT"]
 
 
@@ -165,6 +167,28 @@ class SimulatorSettings(BaseModel):
         return value
 
 
+class TrainingSettings(BaseModel):
+    """Walk-forward training and the promotion gate (``cryptobot train``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    families: list[str] = Field(
+        default_factory=lambda: ["persistence", "always_up", "zero_return", "xgboost", "lstm"],
+        description="model families to train; the baselines always run beside them",
+    )
+    horizon: int = Field(1, ge=1, le=168, description="label horizon in bars")
+    folds: int = Field(5, ge=1, le=50, description="walk-forward folds before the holdout")
+    window: Literal["expanding", "rolling"] = "expanding"
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.9, description="final holdout share of rows")
+    embargo: int | None = Field(
+        None, ge=1, description="rows dropped between train and test; default the horizon"
+    )
+    min_train: int = Field(500, ge=50, description="fewest rows any training window may have")
+    alpha: float = Field(0.01, gt=0, lt=0.5, description="significance level of the gate's tests")
+    fee: float = Field(0.001, ge=0, lt=0.1, description="fee per side in the strategy metrics")
+    seed: int = 42
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRYPTOBOT_",
@@ -182,8 +206,27 @@ class Settings(BaseSettings):
     source: Literal["simulator", "ccxt", "file"] = "simulator"
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    #: MLflow tracking and registry store; default ``sqlite:///<data_dir>/mlflow.db``
+    mlflow_tracking_uri: str | None = None
     #: seconds a writer waits for another process's write lock before giving up
     write_lock_timeout: float = Field(120.0, gt=0)
+
+    @property
+    def market_exchange(self) -> str:
+        """The exchange whose series the models use by default: the simulator's when the
+        configured source is the simulator, else ``exchange``."""
+        return SIMULATOR_EXCHANGE if self.source == "simulator" else self.exchange
+
+    @property
+    def tracking_uri(self) -> str:
+        """Where MLflow runs and registered models live."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        """Where run artifacts (models, predictions, plans) are stored."""
+        return self.data_dir.resolve() / "mlartifacts"
 
     @field_validator("symbols", "timeframes", mode="before")
     @classmethod

@@ -60,3 +60,10 @@ class FeatureBuildError(CryptobotError):
     """dbt failed to build or test the feature models."""
 
     exit_code = 5
+
+
+class ModelError(CryptobotError):
+    """Training, the registry or a model could not do what was asked (no data, too few rows,
+    unknown family or model version, a refused promotion)."""
+
+    exit_code = 6

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from cryptobot.config import Settings
+from cryptobot.config import SIMULATOR_EXCHANGE, Settings
 from cryptobot.errors import QualityGateError
 from cryptobot.quality import gate
 from cryptobot.sources.base import (
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from cryptobot.sources.ccxt_source import CcxtMarketSource
 
 #: the exchange name simulated series are stored under, so they never mix with a real venue's
-SIMULATOR_EXCHANGE = "simulator"
 
 Progress = Callable[[str], None]
 

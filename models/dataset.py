@@ -1,0 +1,239 @@
+"""Model inputs and labels, read from ``marts.fct_features`` by one query for training and trading.
+
+Features are the scale-free columns of ``fct_features`` (returns, volatility, RSI, MACD and the
+Bollinger bands relative to the close, volume z-score, calendar, sentiment and its age). Price
+levels, ``bar_index`` and build metadata are never features: a level drifts with the regime, so a
+model would learn the sample's history instead of a relation, and a row counter leaks the
+position in time. MACD and the bands are divided by the close in the query; nothing else is
+transformed.
+
+Labels, for a horizon of ``h`` bars: ``label_return`` = ln(close[t+h] / close[t]) and
+``label_up`` = label_return > 0, NULL when any of the h bars after t is missing (a gap). The
+persistence baseline's input ``past_return`` = ln(close[t] / close[t-h]), NULL across a gap.
+``next_return`` (fct_features' fwd_return_1) is what the strategy earns holding bar t+1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.config import Settings
+from cryptobot.features import FEATURES_TABLE
+from cryptobot.warehouse.db import read_connection
+from models.families.base import LABEL_RETURN, LABEL_UP
+
+#: every candidate feature, in the order models see them (all scale-free)
+FEATURES = (
+    "log_return_1",
+    "log_return_4",
+    "log_return_24",
+    "realized_vol_24",
+    "rsi_14",
+    "macd_rel",
+    "macd_signal_rel",
+    "macd_hist_rel",
+    "bb_percent_b",
+    "bb_width",
+    "volume_zscore_24",
+    "hour_of_day",
+    "day_of_week",
+    "sentiment",
+    "sentiment_age_hours",
+)
+#: a feature null on more than this share of a series' rows is dropped for that series
+MAX_NULL_SHARE = 0.2
+KEY_COLUMNS = ("exchange", "symbol", "timeframe", "ts")
+
+_QUERY = """
+with series as (
+    select *
+    from {table}
+    where exchange = $exchange and symbol = $symbol and timeframe = $timeframe
+),
+gaps as (
+    select
+        *,
+        -- gaps among the h bars after t / the h bars up to t
+        max(gap_before::int) over (order by ts rows between 1 following and {h} following)
+            as gap_ahead,
+        count(*) over (order by ts rows between 1 following and {h} following) as rows_ahead,
+        max(gap_before::int) over (order by ts rows between {h_minus_1} preceding and current row)
+            as gap_behind,
+        count(*) over (order by ts rows between {h} preceding and 1 preceding) as rows_behind,
+        lead(close, {h}) over (order by ts) as close_ahead,
+        lag(close, {h}) over (order by ts) as close_behind
+    from series
+)
+select
+    exchange, symbol, timeframe, ts, available_at, is_simulated, close,
+    log_return_1, log_return_4, log_return_24, realized_vol_24, rsi_14,
+    macd / close as macd_rel,
+    macd_signal / close as macd_signal_rel,
+    macd_hist / close as macd_hist_rel,
+    (close - bb_lower) / nullif(bb_upper - bb_lower, 0) as bb_percent_b,
+    (bb_upper - bb_lower) / nullif(bb_middle, 0) as bb_width,
+    volume_zscore_24,
+    hour_of_day::double as hour_of_day,
+    day_of_week::double as day_of_week,
+    sentiment,
+    sentiment_age_hours,
+    case when rows_behind = {h} and gap_behind = 0 then ln(close / close_behind) end
+        as past_return,
+    fwd_return_1 as next_return,
+    case when rows_ahead = {h} and gap_ahead = 0 then ln(close_ahead / close) end
+        as {label_return}
+from gaps
+{where}
+order by ts
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one registered model forecasts: a series and a label horizon."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    horizon: int = 1
+
+    @property
+    def name(self) -> str:
+        """The MLflow experiment and registered-model name, e.g. ``simulator.BTC-USDT.1h.h1``."""
+        return ".".join(
+            [self.exchange, self.symbol.replace("/", "-"), self.timeframe, f"h{self.horizon}"]
+        )
+
+    @classmethod
+    def from_name(cls, name: str) -> Target:
+        try:
+            exchange, symbol, timeframe, horizon = name.split(".")
+            if not horizon.startswith("h"):
+                raise ValueError
+            return cls(exchange, symbol.replace("-", "/"), timeframe, int(horizon[1:]))
+        except ValueError:
+            raise ValueError(
+                f"{name!r} is not a cryptobot model name (EXCHANGE.BASE-QUOTE.TIMEFRAME.hH, "
+                "e.g. simulator.BTC-USDT.1h.h1)"
+            ) from None
+
+
+@dataclass
+class Dataset:
+    """The labelled rows of one target, oldest first, ready for walk-forward training."""
+
+    target: Target
+    frame: pd.DataFrame  # KEY_COLUMNS + features + past_return, next_return, labels
+    features: list[str]
+    dropped_features: dict[str, float] = field(default_factory=dict)  # name -> null share
+    is_simulated: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the rows the models see (keys, features, labels), order included."""
+        return frame_fingerprint(self.frame, ["ts", *self.features, LABEL_RETURN, "next_return"])
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.frame["ts"].iloc[0]
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.frame["ts"].iloc[-1]
+
+
+def frame_fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
+    hashes = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    digest = hashlib.sha256(hashes.tobytes())
+    digest.update(json.dumps(columns).encode())
+    return digest.hexdigest()
+
+
+def read_feature_rows(
+    settings: Settings,
+    target: Target,
+    *,
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """All rows of the target's series in ``fct_features`` (labels NULL where unknown)."""
+    h = int(target.horizon)
+    if h < 1:
+        raise ValueError(f"horizon must be at least 1 bar, got {h}")
+    sql = _QUERY.format(
+        table=FEATURES_TABLE,
+        h=h,
+        h_minus_1=h - 1,
+        label_return=LABEL_RETURN,
+        where="where ts >= $since" if since is not None else "",
+    )
+    params = {"exchange": target.exchange, "symbol": target.symbol, "timeframe": target.timeframe}
+    if since is not None:
+        params["since"] = since
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        frame = con.execute(sql, params).df()
+    frame[LABEL_UP] = np.where(frame[LABEL_RETURN].isna(), np.nan, frame[LABEL_RETURN] > 0)
+    return frame
+
+
+def load_dataset(settings: Settings, target: Target) -> Dataset:
+    """The labelled rows of ``target`` with the features usable on this series.
+
+    A feature null on more than ``MAX_NULL_SHARE`` of the rows (e.g. sentiment for a series no
+    sentiment source covers) is dropped for this series and reported; then rows with any null
+    feature (the indicator warm-up) or no label (the last ``horizon`` bars, bars before a gap)
+    are left out.
+    """
+    rows = read_feature_rows(settings, target)
+    if rows.empty:
+        raise ValueError(
+            f"no rows in {FEATURES_TABLE} for {target.exchange} {target.symbol} "
+            f"{target.timeframe}: ingest it and run `cryptobot features` first"
+        )
+    null_share = rows[list(FEATURES)].isna().mean()
+    dropped = {
+        name: round(float(share), 4) for name, share in null_share.items() if share > MAX_NULL_SHARE
+    }
+    features = [name for name in FEATURES if name not in dropped]
+    keep = rows[features + [LABEL_RETURN, "next_return"]].notna().all(axis=1)
+    frame = rows.loc[keep].reset_index(drop=True)
+    frame[LABEL_UP] = frame[LABEL_UP].astype(bool)
+    return Dataset(
+        target=target,
+        frame=frame,
+        features=features,
+        dropped_features=dropped,
+        is_simulated=bool(rows["is_simulated"].any()),
+    )
+
+
+def dbt_manifest_info(settings: Settings) -> dict[str, str]:
+    """Identity of the dbt project that built the features: a hash over every model's checksum
+    (stable across runs of the same SQL), fct_features' own checksum and the last invocation."""
+    path = Path(settings.data_dir) / "dbt" / "target" / "manifest.json"
+    if not path.exists():
+        return {"dbt_manifest": "missing (features not built in this data directory)"}
+    manifest = json.loads(path.read_text())
+    checksums = {
+        node_id: node.get("checksum", {}).get("checksum", "")
+        for node_id, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") in {"model", "test", "seed", "snapshot"}
+    }
+    features_node = next(
+        (node for node in manifest.get("nodes", {}).values() if node.get("name") == "fct_features"),
+        {},
+    )
+    info = {
+        "dbt_manifest_sha256": hashlib.sha256(
+            json.dumps(checksums, sort_keys=True).encode()
+        ).hexdigest(),
+        "dbt_fct_features_checksum": features_node.get("checksum", {}).get("checksum", ""),
+        "dbt_invocation_id": manifest.get("metadata", {}).get("invocation_id", ""),
+        "dbt_version": manifest.get("metadata", {}).get("dbt_version", ""),
+    }
+    return info

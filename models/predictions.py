@@ -1,0 +1,166 @@
+"""Champion predictions into ``ml_predictions``, and their outcomes once the bars have closed.
+
+``predict_latest`` asks the target's ``champion`` for the newest closed bars that it has not yet
+predicted and stores one row per (model, version, symbol, timeframe, bar): a re-run stores
+nothing twice. ``resolve_outcomes`` fills ``actual`` (the realised log return over the horizon)
+and ``correct`` (the direction call matched it) for every stored prediction whose horizon has
+closed, so live accuracy can be set against the walk-forward estimate (``live_accuracy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.config import Settings
+from cryptobot.errors import ModelError
+from cryptobot.warehouse.db import read_connection, write_connection
+from models.dataset import FEATURES, Target, read_feature_rows
+from models.families.base import LABEL_RETURN
+from models.tracking import CHAMPION, configure, load_model, model_lookback
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    target: str
+    version: str | None
+    family: str | None
+    stored: int  # new rows in ml_predictions
+    latest_ts: pd.Timestamp | None
+    latest: dict | None  # the newest prediction (pred_return, prob_up, direction, confidence)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def predict_latest(
+    settings: Settings, target: Target, *, bars: int = 1, model=None
+) -> PredictionResult:
+    """Predict the newest ``bars`` feature rows with the champion and store the new ones.
+
+    ``model`` may be a loaded champion pyfunc (the trading flow keeps it loaded); it is loaded
+    from the registry otherwise. A target with no champion stores nothing.
+    """
+    if bars < 1:
+        raise ModelError(f"bars must be at least 1, got {bars}")
+    client = configure(settings)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(target.name, CHAMPION)
+    except MlflowException:
+        return PredictionResult(target.name, None, None, 0, None, None)
+    model = model or load_model(f"models:/{target.name}@{CHAMPION}", settings)
+    columns = model.metadata.get_input_schema().input_names()
+    rows = read_feature_rows(settings, target)
+    rows = rows.dropna(subset=[c for c in columns if c in FEATURES and c != "sentiment"])
+    if rows.empty:
+        raise ModelError(f"no feature rows for {target.name}: run `cryptobot features` first")
+    window = rows.iloc[-(bars + model_lookback(model) - 1) :]
+    output = model.predict(window[columns].astype("float64")).iloc[-bars:]
+    predicted = window.iloc[-bars:]
+    frame = pd.DataFrame(
+        {
+            "model_name": target.name,
+            "model_version": str(version.version),
+            "symbol": target.symbol,
+            "timeframe": target.timeframe,
+            "ts": predicted["ts"].to_numpy(),
+            "predicted": output["pred_return"].to_numpy(),
+            "confidence": output["confidence"].to_numpy(),
+            "exchange": target.exchange,
+            "horizon": target.horizon,
+            "family": version.tags.get("family"),
+            "prob_up": output["prob_up"].to_numpy(),
+            "direction": output["direction"].to_numpy().astype("int16"),
+            "is_simulated": predicted["is_simulated"].to_numpy(),
+            "created_at": _utc_now(),
+        }
+    )
+    frame = frame[np.isfinite(frame["predicted"]) & np.isfinite(frame["prob_up"])]
+    with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        before = _count(con, target.name)
+        con.register("new_predictions", frame)
+        con.execute(
+            """
+            insert into ml_predictions by name
+            select * from new_predictions
+            on conflict do nothing
+            """
+        )
+        stored = _count(con, target.name) - before
+        con.unregister("new_predictions")
+    latest = output.iloc[-1].to_dict() if len(output) else None
+    return PredictionResult(
+        target.name,
+        str(version.version),
+        version.tags.get("family"),
+        stored,
+        predicted["ts"].iloc[-1],
+        latest,
+    )
+
+
+def _count(con, name: str) -> int:
+    return con.execute(
+        "select count(*) from ml_predictions where model_name = ?", [name]
+    ).fetchone()[0]
+
+
+def resolve_outcomes(settings: Settings) -> int:
+    """Fill ``actual`` and ``correct`` of every prediction whose horizon has closed; returns
+    how many rows were resolved."""
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        open_rows = con.execute(
+            """
+            select distinct model_name, min(ts) as since
+            from ml_predictions where actual is null and exchange is not null
+            group by model_name
+            """
+        ).fetchall()
+    if not open_rows:
+        return 0
+    outcomes = []
+    for name, since in open_rows:
+        target = Target.from_name(name)
+        rows = read_feature_rows(settings, target, since=pd.Timestamp(since))
+        known = rows.dropna(subset=[LABEL_RETURN])
+        outcomes.append(
+            pd.DataFrame({"model_name": name, "ts": known["ts"], "actual": known[LABEL_RETURN]})
+        )
+    outcomes = pd.concat(outcomes, ignore_index=True)
+    if outcomes.empty:
+        return 0
+    with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        con.register("outcomes", outcomes)
+        resolved = con.execute(
+            """
+            update ml_predictions p
+            set actual = o.actual,
+                correct = (p.direction = 1) = (o.actual > 0),
+                resolved_at = ?
+            from outcomes o
+            where p.model_name = o.model_name and p.ts = o.ts and p.actual is null
+            returning 1
+            """,
+            [_utc_now()],
+        ).fetchall()
+        con.unregister("outcomes")
+    return len(resolved)
+
+
+def live_accuracy(settings: Settings) -> dict[tuple[str, str], tuple[int, float]]:
+    """(model name, version) -> (resolved predictions, share correct)."""
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        rows = con.execute(
+            """
+            select model_name, model_version, count(*), avg(correct::int)
+            from ml_predictions where correct is not null
+            group by all
+            """
+        ).fetchall()
+    return {(name, version): (n, float(share)) for name, version, n, share in rows}

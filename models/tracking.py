@@ -1,0 +1,170 @@
+"""MLflow: where runs go, how a trained forecaster becomes a registered pyfunc, and how it loads.
+
+Nothing here imports MLflow at module level (it costs about a second): the CLI's help stays fast.
+
+One experiment and one registered model per target (``Target.name``, e.g.
+``simulator.BTC-USDT.1h.h1``). Every family's model of a target is a version of that registered
+model; the ``champion`` alias marks the one the trading flow uses. Every version is an MLflow
+pyfunc taking the same input columns (the target's features plus ``past_return``), so a caller
+loads ``models:/<name>@champion`` and calls ``predict`` without knowing the family.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptobot import __version__
+from cryptobot.config import PROJECT_ROOT, Settings
+from models.families.base import Forecaster
+
+CHAMPION = "champion"
+#: the pyfunc definition logged with every model (MLflow models-from-code)
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+#: pyfunc output columns
+OUTPUT_COLUMNS = ("pred_return", "prob_up", "direction", "confidence")
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_TRACKING_INSECURE_TLS", "false")
+    os.environ.setdefault("DISABLE_MLFLOWDBFS", "true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    import mlflow  # noqa: F401 - MLflow sets its loggers' levels when imported: import first
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+
+
+def configure(settings: Settings):
+    """Point MLflow at the settings' store; returns an ``MlflowClient``."""
+    _quiet_mlflow()
+    import mlflow
+    from mlflow import MlflowClient
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uri = settings.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(settings: Settings, client, name: str, tags: dict[str, str]) -> str:
+    """The experiment called ``name`` (created with artifacts under ``data/mlartifacts``)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    location = (settings.mlflow_artifacts / name).as_uri()
+    return client.create_experiment(name, artifact_location=location, tags=tags)
+
+
+@cache
+def code_version() -> str:
+    """The git commit of the checkout (``+dirty`` when it has uncommitted changes), else the
+    package version."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"cryptobot {__version__} (no git checkout)"
+
+
+def pip_requirements(forecaster: Forecaster) -> list[str]:
+    """Given explicitly: MLflow's inference of them costs seconds per model."""
+    import mlflow
+
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+        *forecaster.requirements,
+    ]
+
+
+def forecast_output(predictions: pd.DataFrame) -> pd.DataFrame:
+    out = predictions.copy()
+    prob = out["prob_up"].to_numpy()
+    out["direction"] = np.where(np.isnan(prob), np.nan, prob > 0.5)
+    out["confidence"] = np.maximum(prob, 1.0 - prob)
+    return out[list(OUTPUT_COLUMNS)]
+
+
+def log_forecaster(
+    forecaster: Forecaster,
+    *,
+    input_columns: list[str],
+    registered_name: str,
+    metadata: dict[str, Any],
+) -> Any:
+    """Log ``forecaster`` as the active run's pyfunc ``model`` and register it as a new version
+    of ``registered_name`` (created when missing). Returns the new version's number."""
+    import mlflow.pyfunc
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in input_columns]),
+        outputs=Schema([ColSpec("double", name) for name in OUTPUT_COLUMNS]),
+    )
+    with tempfile.TemporaryDirectory(prefix="cryptobot-model-") as tmp:
+        state = Path(tmp) / "forecaster"
+        forecaster.save(state)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"forecaster": str(state)},
+            signature=signature,
+            pip_requirements=pip_requirements(forecaster),
+            metadata={**metadata, "lookback": forecaster.lookback, "family": forecaster.family},
+        )
+    client = mlflow.MlflowClient()
+    if client.search_registered_models(filter_string=f"name = '{registered_name}'") == []:
+        client.create_registered_model(registered_name)
+    version = client.create_model_version(
+        registered_name, source=info.model_uri, run_id=mlflow.active_run().info.run_id
+    )
+    return str(version.version)
+
+
+def load_model(uri: str, settings: Settings | None = None):
+    """``mlflow.pyfunc.load_model`` from the settings' store (e.g. ``models:/<name>@champion``)."""
+    from cryptobot.config import load_settings
+
+    configure(settings or load_settings())
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri)
+
+
+def model_lookback(model) -> int:
+    """Rows of history a loaded pyfunc needs to answer for the newest row."""
+    return int((model.metadata.metadata or {}).get("lookback", 1))
