@@ -37,7 +37,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
 )
-console = Console()
+# Tables are wide: when stdout is not a terminal (a pipe, CI), print 120 columns, not Rich's 80.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+console = Console(width=_WIDTH)
 err_console = Console(stderr=True)
 
 
@@ -331,6 +333,268 @@ def sql(
     else:
         console.print(rows_table(result.columns, result.rows, exact=True))
         console.print(result.footer(), style="dim")
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}%}"
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _print_training(summary: dict) -> None:
+    from cryptobot.render import rows_table
+
+    families = summary["families"]
+    title = summary["target"] + (" [SIMULATED]" if summary["simulated"] else "")
+    console.print(
+        rows_table(
+            ["family", "version", "cv acc", "holdout acc", "binom p", "edge", "DM p", "IC", "secs"],
+            [
+                [
+                    f["family"] + (" (baseline)" if f["baseline"] else ""),
+                    f["version"] or "–",
+                    _pct(f["cv_accuracy"]),
+                    _pct(f["holdout_directional_accuracy"]),
+                    _num(f["binomial_p"], ".2g"),
+                    "YES" if f["edge"] else "no",
+                    _num(f["dm_direction_p"], ".2g"),
+                    _num(f["holdout_ic"], ".3f"),
+                    f"{f['seconds']:.1f}",
+                ]
+                for f in families
+            ],
+            title=f"{title}: out of sample, {summary['folds']} walk-forward folds, holdout "
+            f"{summary['holdout_rows']:,} rows. edge = binomial p < {summary['alpha']:g} / "
+            f"{len(families)} families; DM vs {summary['best_baseline']}",
+        )
+    )
+    console.print(
+        rows_table(
+            ["family", "return", "Sharpe", "max DD", "trades", "win rate", "profit factor"],
+            [
+                [
+                    f["family"],
+                    _pct(f["holdout_total_return"]),
+                    _num(f["holdout_sharpe"]),
+                    _pct(f["holdout_max_drawdown"]),
+                    _num(f["holdout_trades"], ".0f"),
+                    _pct(f["holdout_win_rate"]),
+                    _num(f["holdout_profit_factor"]),
+                ]
+                for f in families
+            ],
+            title="holdout strategy: long when the call is up, else flat; "
+            f"{summary['fee']:.2%} fee per side",
+        )
+    )
+    if summary["roadmap"]:
+        console.print(
+            rows_table(
+                ["metric", "roadmap target", "measured", "met"],
+                [
+                    [
+                        r["metric"],
+                        r["target"],
+                        _num(r["measured"], ".3f"),
+                        "yes" if r["met"] else "no",
+                    ]
+                    for r in summary["roadmap"]
+                ],
+                title=f"roadmap targets: {summary['challenger']} on the holdout",
+            )
+        )
+    style = "green" if summary["promoted"] else "yellow"
+    console.print(f"[{style}]gate:[/{style}] {summary['decision']}", highlight=False)
+
+
+def _mlflow_ui_hint(settings) -> str:
+    return (
+        f".venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} --port 5000, "
+        "then open http://127.0.0.1:5000"
+    )
+
+
+@app.command()
+def train(
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
+    ] = None,
+    families: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated model families, e.g. xgboost,lstm (default: config). "
+            "The baselines persistence, always_up and zero_return always run."
+        ),
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="Walk-forward folds before the holdout (default 5).", min=1)
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option(help="Label horizon in bars (default 1).", min=1)
+    ] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
+    ] = None,
+) -> None:
+    """Train the model families per symbol on fct_features, walk-forward with an embargo and a
+    final holdout; log every run to MLflow, register each model, and run the promotion gate.
+
+    `champion` goes only to the best model (by walk-forward accuracy) when, on the holdout, it
+    is significantly better than 50% and than the best baseline, and beats the current champion.
+    """
+    from flows.train import train as train_flow
+    from models.families import family_names
+
+    settings = _run(
+        load_settings,
+        symbols=_symbols(symbols),
+        timeframes=[timeframe] if timeframe else None,
+    )
+    chosen = _symbols(families)
+    if chosen:
+        unknown = [name for name in chosen if name not in family_names()]
+        if unknown:
+            raise _fail(
+                CryptobotError(
+                    f"unknown model family {', '.join(unknown)}; known: {', '.join(family_names())}"
+                )
+            )
+    exchange = _run(normalize_exchange, exchange) if exchange else None
+    summaries = _run(
+        train_flow,
+        symbols=settings.symbols,
+        families=chosen,
+        folds=folds,
+        horizon=horizon,
+        timeframe=settings.timeframes[0],
+        exchange=exchange,
+    )
+    for summary in summaries:
+        _print_training(summary)
+    console.print(f"\ncompare runs: {_mlflow_ui_hint(settings)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def models(
+    name: Annotated[
+        str | None, typer.Argument(help="A registered model: list its versions.")
+    ] = None,
+) -> None:
+    """List registered models with their champion and its out-of-sample (holdout) metrics; with
+    NAME, that model's versions, their gate decisions and aliases."""
+    from cryptobot.render import rows_table
+    from models.registry import list_models, model_versions
+
+    settings = load_settings()
+    if name:
+        versions = _run(model_versions, settings, name)
+        console.print(
+            rows_table(
+                [
+                    "version",
+                    "family",
+                    "aliases",
+                    "cv acc",
+                    "holdout acc",
+                    "binom p",
+                    "gate",
+                    "why / by",
+                    "created",
+                ],
+                [
+                    [
+                        v["version"],
+                        v["family"],
+                        ",".join(v["aliases"]),
+                        _pct(v["cv_accuracy"]),
+                        _pct(v["holdout_accuracy"]),
+                        _num(v["holdout_binomial_p"], ".2g"),
+                        v["gate"],
+                        v["gate_reasons"] if v["gate"] == "refused" else v["promoted_by"],
+                        f"{v['created']:%Y-%m-%d %H:%M}",
+                    ]
+                    for v in versions
+                ],
+                title=name,
+            )
+        )
+        return
+    registered = _run(list_models, settings)
+    if not registered:
+        err_console.print("no registered models yet: run `cryptobot train`")
+        raise typer.Exit(1)
+    console.print(
+        rows_table(
+            [
+                "model",
+                "versions",
+                "champion",
+                "family",
+                "holdout acc",
+                "binom p",
+                "DM p",
+                "Sharpe",
+                "max DD",
+                "win",
+                "PF",
+                "by",
+            ],
+            [
+                [
+                    m["name"] + (" [SIMULATED]" if m["simulated"] else ""),
+                    m["versions"],
+                    m["champion"] or "none",
+                    m["champion_family"] or "–",
+                    _pct(_finite(m["metrics"].get("directional_accuracy"))),
+                    _num(_finite(m["metrics"].get("binomial_p")), ".2g"),
+                    _num(_finite(m["metrics"].get("dm_direction_p")), ".2g"),
+                    _num(_finite(m["metrics"].get("sharpe"))),
+                    _pct(_finite(m["metrics"].get("max_drawdown"))),
+                    _pct(_finite(m["metrics"].get("win_rate"))),
+                    _num(_finite(m["metrics"].get("profit_factor"))),
+                    m["promoted_by"] or "–",
+                ]
+                for m in registered
+            ],
+            title=f"registered models ({settings.tracking_uri})",
+        )
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or value != value else value
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. simulator.BTC-USDT.1h.h1.")],
+    version: Annotated[str, typer.Argument(help="Version number to make champion.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Human override of the gate (needs --reason).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the version's tags).")] = (
+        None
+    ),
+    by: Annotated[str | None, typer.Option(help="Who (default: your user name).")] = None,
+) -> None:
+    """Give the `champion` alias to a model version. Without --force only a version the gate
+    passed; with --force (and --reason) any version, recorded with who, when and why."""
+    from models.registry import promote as promote_version
+
+    result = _run(
+        promote_version, load_settings(), name, version, force=force, reason=reason, by=by
+    )
+    previous = f" (was v{result['previous']})" if result["previous"] else ""
+    console.print(
+        f"[green]champion:[/green] {result['name']} v{result['version']} "
+        f"({result['family']}){previous}, by {result['promoted_by']}"
+        + (f": {result['promotion.reason']}" if result.get("promotion.reason") else ""),
+        highlight=False,
+    )
 
 
 @app.command()
