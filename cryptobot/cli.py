@@ -598,6 +598,51 @@ def promote(
 
 
 @app.command()
+def predict(
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
+    ] = None,
+    bars: Annotated[
+        int,
+        typer.Option(
+            help="Predict the newest N closed bars (already stored ones are kept).", min=1
+        ),
+    ] = 1,
+    horizon: Annotated[
+        int | None, typer.Option(help="Label horizon in bars (default 1).", min=1)
+    ] = (None),
+    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
+) -> None:
+    """Ask each symbol's champion for the newest closed bars, store the predictions in
+    ml_predictions, and fill the outcome (actual, correct) of earlier ones whose bars closed."""
+    from flows.predict import predict as predict_flow
+
+    settings = _run(
+        load_settings, symbols=_symbols(symbols), timeframes=[timeframe] if timeframe else None
+    )
+    result = _run(
+        predict_flow,
+        symbols=settings.symbols,
+        bars=bars,
+        horizon=horizon,
+        timeframe=settings.timeframes[0],
+    )
+    for p in result["predictions"]:
+        if p["version"] is None:
+            console.print(f"{p['target']}: no champion (run `cryptobot train`)", highlight=False)
+            continue
+        latest = p["latest"]
+        call = "up" if latest["direction"] == 1 else "down"
+        console.print(
+            f"{p['target']}: v{p['version']} ({p['family']}) bar {p['latest_ts']}: {call}, "
+            f"prob_up {latest['prob_up']:.3f}, return {latest['pred_return']:+.5f} "
+            f"({p['stored']} new)",
+            highlight=False,
+        )
+    console.print(f"resolved {result['resolved']} earlier prediction(s)", highlight=False)
+
+
+@app.command()
 def demo(
     days: Annotated[
         int | None, typer.Option(help="Days of simulated history (default: config, 730).")

@@ -184,7 +184,12 @@ class TrainingSettings(BaseModel):
         None, ge=1, description="rows dropped between train and test; default the horizon"
     )
     min_train: int = Field(500, ge=50, description="fewest rows any training window may have")
-    alpha: float = Field(0.01, gt=0, lt=0.5, description="significance level of the gate's tests")
+    alpha: float = Field(
+        0.01, gt=0, lt=0.5, description="gate: level of the binomial test of the edge over 50%"
+    )
+    baseline_alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="gate: level of the Diebold-Mariano test vs the baseline"
+    )
     fee: float = Field(0.001, ge=0, lt=0.1, description="fee per side in the strategy metrics")
     seed: int = 42
 

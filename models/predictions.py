@@ -106,9 +106,10 @@ def predict_latest(
 
 
 def _count(con, name: str) -> int:
+    # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
     return con.execute(
         "select count(*) from ml_predictions where model_name = ?", [name]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def resolve_outcomes(settings: Settings) -> int:

@@ -395,22 +395,19 @@ def _champion_score(
     )
 
 
-def apply_gate(
-    settings: Settings,
-    client,
-    experiment_id: str,
-    result_parts: tuple[Dataset, WalkForwardPlan, list[Evaluation], str],
+def gate_decision(
+    name: str,
+    evaluations: list[Evaluation],
+    best_baseline: str,
+    champion: gate_module.Scored | None,
     *,
     alpha: float,
-) -> gate_module.GateDecision:
-    """Decide, record the decision (a run + version tags), and move the alias if promoted."""
-    import mlflow
-
-    dataset, plan, evaluations, best_baseline = result_parts
-    target = dataset.target
+    baseline_alpha: float = 0.05,
+) -> tuple[gate_module.GateDecision, Evaluation | None]:
+    """The challenger (best non-baseline by walk-forward accuracy) and the gate's decision."""
     by_family = {e.family: e for e in evaluations}
     models = [e for e in evaluations if not e.is_baseline]
-    challenger_eval = max(models, key=lambda e: e.cv_metrics["directional_accuracy"], default=None)
+    challenger = max(models, key=lambda e: e.cv_metrics["directional_accuracy"], default=None)
 
     def scored(e: Evaluation) -> gate_module.Scored:
         return gate_module.Scored(
@@ -422,13 +419,36 @@ def apply_gate(
             dm_statistic=e.significance.get("dm_direction_statistic"),
         )
 
-    champion = _champion_score(settings, client, target, dataset.frame, plan)
     decision = gate_module.decide(
-        target.name,
-        scored(challenger_eval) if challenger_eval else None,
+        name,
+        scored(challenger) if challenger else None,
         scored(by_family[best_baseline]),
         champion,
         alpha=alpha,
+        baseline_alpha=baseline_alpha,
+    )
+    return decision, challenger
+
+
+def apply_gate(
+    settings: Settings,
+    client,
+    experiment_id: str,
+    result_parts: tuple[Dataset, WalkForwardPlan, list[Evaluation], str],
+) -> gate_module.GateDecision:
+    """Decide, record the decision (a run + version tags), and move the alias if promoted."""
+    import mlflow
+
+    dataset, plan, evaluations, best_baseline = result_parts
+    target = dataset.target
+    champion = _champion_score(settings, client, target, dataset.frame, plan)
+    decision, challenger_eval = gate_decision(
+        target.name,
+        evaluations,
+        best_baseline,
+        champion,
+        alpha=settings.training.alpha,
+        baseline_alpha=settings.training.baseline_alpha,
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with mlflow.start_run(
@@ -446,8 +466,8 @@ def apply_gate(
                 "challenger_version": challenger_eval.version if challenger_eval else "none",
                 "best_baseline": best_baseline,
                 "champion_before": f"{champion.family} v{champion.version}" if champion else "none",
-                "alpha": alpha,
-                "families_tested": len(evaluations),
+                "alpha": settings.training.alpha,
+                "baseline_alpha": settings.training.baseline_alpha,
             }
         )
         mlflow.log_metric("promoted", float(decision.promoted))
@@ -530,7 +550,15 @@ def train_target(
         alpha=training.alpha,
         fee=training.fee,
     )
-    if not track:
+    if not track:  # nothing logged: the decision as it would be against no champion
+        result.decision, _ = gate_decision(
+            target.name,
+            evaluations,
+            best_baseline,
+            None,
+            alpha=training.alpha,
+            baseline_alpha=training.baseline_alpha,
+        )
         return result
     client = configure(settings)
     experiment_id = ensure_experiment(
@@ -552,6 +580,7 @@ def train_target(
         "seed": training.seed,
         "fee": training.fee,
         "alpha": training.alpha,
+        "baseline_alpha": training.baseline_alpha,
     }
     for evaluation in evaluations:
         log_evaluation(
@@ -570,7 +599,6 @@ def train_target(
         client,
         experiment_id,
         (dataset, plan, evaluations, best_baseline),
-        alpha=training.alpha,
     )
     result.experiment_id = experiment_id
     log(f"  gate: {result.decision.summary()}")

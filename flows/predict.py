@@ -1,0 +1,69 @@
+"""Flow `predict`: the champion of each target predicts the newest closed bars into
+ml_predictions, and earlier predictions whose horizon has closed get their outcome."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+
+from cryptobot.config import load_settings
+from flows._common import progress
+from models.dataset import Target
+from models.predictions import predict_latest, resolve_outcomes
+
+
+@task(name="predict-target")
+def predict_target_task(exchange: str, symbol: str, timeframe: str, horizon: int, bars: int):
+    result = predict_latest(
+        load_settings(), Target(exchange, symbol, timeframe, horizon), bars=bars
+    )
+    log = progress()
+    if result.version is None:
+        log(f"{result.target}: no champion yet (run `cryptobot train`); nothing predicted")
+    else:
+        latest = result.latest or {}
+        log(
+            f"{result.target}: champion v{result.version} ({result.family}) stored "
+            f"{result.stored} new prediction(s); bar {result.latest_ts}: "
+            f"pred_return {latest.get('pred_return', float('nan')):+.5f}, "
+            f"prob_up {latest.get('prob_up', float('nan')):.3f}"
+        )
+    return {
+        "target": result.target,
+        "version": result.version,
+        "family": result.family,
+        "stored": result.stored,
+        "latest_ts": str(result.latest_ts) if result.latest_ts is not None else None,
+        "latest": result.latest,
+    }
+
+
+@task(name="resolve-outcomes")
+def resolve_outcomes_task() -> int:
+    resolved = resolve_outcomes(load_settings())
+    progress()(f"{resolved} earlier prediction(s) resolved (actual and correct filled)")
+    return resolved
+
+
+@flow(name="predict")
+def predict(
+    symbols: list[str] | None = None,
+    bars: int = 1,
+    horizon: int | None = None,
+    timeframe: str | None = None,
+    exchange: str | None = None,
+) -> dict:
+    """Predict the newest `bars` closed bars per symbol with its champion, then resolve the
+    predictions whose horizon has closed since."""
+    settings = load_settings()
+    exchange = exchange or settings.market_exchange
+    results = [
+        predict_target_task(
+            exchange,
+            symbol,
+            timeframe or settings.timeframes[0],
+            horizon or settings.training.horizon,
+            bars,
+        )
+        for symbol in (symbols or settings.symbols)
+    ]
+    return {"predictions": results, "resolved": resolve_outcomes_task()}
