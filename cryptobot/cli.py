@@ -651,18 +651,25 @@ def demo(
         float, typer.Option(help="Planted sentiment signal in [0, 1); 0 is the control run.")
     ] = 0.1,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config, 42).")] = None,
+    train: Annotated[
+        bool, typer.Option("--train/--no-train", help="Train and gate the models too.")
+    ] = True,
 ) -> None:
-    """Run the pipeline offline on the simulated market: ingest -> validate -> features -> status,
-    then print where to look."""
+    """Run the pipeline offline on the simulated market: ingest -> validate -> features -> status
+    -> train (walk-forward, MLflow, promotion gate), then print where to look."""
     from flows.demo import demo as demo_flow
 
     settings = load_settings()
-    _run(demo_flow, days=days, signal=signal, seed=seed)
+    result = _run(demo_flow, days=days, signal=signal, seed=seed, train=train)
+    for summary in result["train"]:
+        _print_training(summary)
     console.print(
         "\n[bold]Where to look[/bold]\n"
         f"  warehouse    {settings.warehouse}\n"
         "  status       .venv/bin/cryptobot status\n"
         '  features     .venv/bin/cryptobot sql "select * from marts.fct_features limit 5"\n'
+        "  models       .venv/bin/cryptobot models\n"
+        f"  MLflow UI    {_mlflow_ui_hint(settings)}\n"
         "  Prefect UI   .venv/bin/prefect server start, then open http://127.0.0.1:4200\n"
         "               (export PREFECT_API_URL=http://127.0.0.1:4200/api so runs are kept there)",
         soft_wrap=True,

@@ -10,6 +10,7 @@ from flows._common import progress
 from flows.features import features
 from flows.ingest import ingest
 from flows.status import status
+from flows.train import train as train_flow
 from flows.validate import validate
 
 #: the demo plants a weak sentiment signal so later stages have something real to find
@@ -17,9 +18,15 @@ DEMO_SIGNAL = 0.1
 
 
 @flow(name="demo")
-def demo(days: int | None = None, signal: float = DEMO_SIGNAL, seed: int | None = None) -> dict:
+def demo(
+    days: int | None = None,
+    signal: float = DEMO_SIGNAL,
+    seed: int | None = None,
+    train: bool = True,
+) -> dict:
     """Simulate `days` (default: config) of market data, labelled SIMULATED, with a planted
-    sentiment signal `signal`; validate it, build the features, and log the warehouse status."""
+    sentiment signal `signal`; validate it, build the features, log the warehouse status, and
+    (unless `train` is false) train the model families walk-forward and run the promotion gate."""
     settings = load_settings()
     days = days if days is not None else settings.simulator.days
     seed = seed if seed is not None else settings.simulator.seed
@@ -42,4 +49,5 @@ def demo(days: int | None = None, signal: float = DEMO_SIGNAL, seed: int | None 
         )
     built = features()
     status()
-    return {"ingest": ingested, "validate": validated, "features": built}
+    trained = train_flow() if train else []
+    return {"ingest": ingested, "validate": validated, "features": built, "train": trained}

@@ -41,7 +41,7 @@ class XGBoost(Forecaster):
             "subsample": 0.8,
             "colsample_bytree": 0.8,
             "reg_lambda": 10.0,
-            "n_jobs": 2,
+            "n_jobs": 1,  # tiny trees on ~10k rows: a second thread buys little, contends a lot
         }
 
     def _models(self) -> tuple[xgb.XGBRegressor, xgb.XGBClassifier]:

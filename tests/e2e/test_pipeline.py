@@ -76,7 +76,7 @@ def test_import_flow_rejects_a_bad_file_and_keeps_stored_data(settings, tmp_path
 
 
 def test_demo_runs_the_pipeline_and_says_where_to_look(settings):
-    out = _ok(["demo", "--days", "10", "--seed", "5"])
+    out = _ok(["demo", "--days", "10", "--seed", "5", "--no-train"])
     assert "Where to look" in out and str(settings.warehouse) in out
     with read_connection(settings.warehouse) as con:
         rows = con.execute("select count(*) from marts.fct_features").fetchone()[0]

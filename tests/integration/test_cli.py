@@ -13,7 +13,19 @@ from tests.conftest import make_candles
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
-COMMANDS = ["ingest", "import", "features", "validate", "status", "sql", "demo"]
+COMMANDS = [
+    "ingest",
+    "import",
+    "features",
+    "validate",
+    "status",
+    "sql",
+    "train",
+    "models",
+    "promote",
+    "predict",
+    "demo",
+]
 
 
 def test_help_lists_every_command_with_help_text():
