@@ -531,12 +531,10 @@ def models(
         rows_table(
             [
                 "model",
-                "versions",
                 "champion",
-                "family",
                 "holdout acc",
+                "live acc",
                 "binom p",
-                "DM p",
                 "Sharpe",
                 "max DD",
                 "win",
@@ -545,13 +543,11 @@ def models(
             ],
             [
                 [
-                    m["name"] + (" [SIMULATED]" if m["simulated"] else ""),
-                    m["versions"],
-                    m["champion"] or "none",
-                    m["champion_family"] or "–",
+                    m["name"] + (" *" if m["simulated"] else ""),
+                    f"v{m['champion']} {m['champion_family']}" if m["champion"] else "none",
                     _pct(_finite(m["metrics"].get("directional_accuracy"))),
+                    f"{_pct(m['live'][1])} of {m['live'][0]}" if m["live"] else "–",
                     _num(_finite(m["metrics"].get("binomial_p")), ".2g"),
-                    _num(_finite(m["metrics"].get("dm_direction_p")), ".2g"),
                     _num(_finite(m["metrics"].get("sharpe"))),
                     _pct(_finite(m["metrics"].get("max_drawdown"))),
                     _pct(_finite(m["metrics"].get("win_rate"))),
@@ -560,7 +556,12 @@ def models(
                 ]
                 for m in registered
             ],
-            title=f"registered models ({settings.tracking_uri})",
+            title=f"registered models ({settings.tracking_uri}); metrics are the champion's "
+            "on its holdout, live accuracy from resolved ml_predictions"
+            + (
+                "; * = trained on SIMULATED data" if any(m["simulated"] for m in registered) else ""
+            ),
+            keep=(0, 1, 3),
         )
     )
 

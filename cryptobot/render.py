@@ -59,18 +59,25 @@ def rows_table(
     title: str = "",
     *,
     exact: bool = False,
+    keep: Sequence[int] = (),
 ) -> Table:
     """A table of ``rows`` under ``columns``, every value shown as text, never as markup.
 
     ``exact=True`` (for `cryptobot sql`) shows floats at full precision, timestamps in full ISO
     form, NULL as a dim ``NULL`` and folds long values instead of cutting them; the default is the
-    compact form `cryptobot status` uses.
+    compact form `cryptobot status` uses. Columns whose positions are in ``keep`` (names, say)
+    are never shortened: the others give way first when the terminal is narrow.
     """
+    cells = [[_cell(value, exact=exact) for value in row] for row in rows]
     table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
-    for column in columns:
-        table.add_column(Text(str(column)), overflow="fold" if exact else "ellipsis")
-    for row in rows:
-        table.add_row(*(_cell(value, exact=exact) for value in row))
+    for index, column in enumerate(columns):
+        if index in keep:
+            width = max([len(str(column))] + [cell.cell_len for cell in (r[index] for r in cells)])
+            table.add_column(Text(str(column)), no_wrap=True, min_width=width)
+        else:
+            table.add_column(Text(str(column)), overflow="fold" if exact else "ellipsis")
+    for row in cells:
+        table.add_row(*row)
     return table
 
 

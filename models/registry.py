@@ -39,9 +39,21 @@ def _holdout_metrics(client, run_id: str | None) -> dict[str, float]:
     return {key: metrics.get(f"holdout/{key}", float("nan")) for key in SHOWN_METRICS}
 
 
+def _live(settings: Settings) -> dict[tuple[str, str], tuple[int, float]]:
+    from cryptobot.errors import WarehouseError
+    from models.predictions import live_accuracy
+
+    try:
+        return live_accuracy(settings)
+    except WarehouseError:  # no warehouse here (yet): no live record either
+        return {}
+
+
 def list_models(settings: Settings) -> list[dict[str, Any]]:
-    """Every registered model: its versions and its champion with out-of-sample metrics."""
+    """Every registered model: its versions and its champion with out-of-sample metrics, and
+    the champion's live accuracy so far (resolved rows of ml_predictions)."""
     client = configure(settings)
+    live = _live(settings)
     out = []
     for model in client.search_registered_models(max_results=1000, order_by=["name ASC"]):
         versions = client.search_model_versions(f"name='{model.name}'", max_results=10000)
@@ -51,10 +63,11 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
                 "name": model.name,
                 "versions": len(versions),
                 "simulated": model.tags.get("data.simulated") == "true",
-                "champion": champion.version if champion else None,
+                "champion": str(champion.version) if champion else None,
                 "champion_family": champion.tags.get("family") if champion else None,
                 "promoted_by": champion.tags.get("promoted_by") if champion else None,
                 "metrics": _holdout_metrics(client, champion.run_id if champion else None),
+                "live": live.get((model.name, str(champion.version))) if champion else None,
             }
         )
     return out

@@ -63,10 +63,15 @@ def configure(settings: Settings):
 
 def ensure_experiment(settings: Settings, client, name: str, tags: dict[str, str]) -> str:
     """The experiment called ``name`` (created with artifacts under ``data/mlartifacts``)."""
+    # the UI opens a "forecasting" experiment in its model-training view (not the GenAI one)
+    tags = {"mlflow.experimentKind": "forecasting", **tags}
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
+        for key, value in tags.items():
+            if experiment.tags.get(key) != value:
+                client.set_experiment_tag(experiment.experiment_id, key, value)
         return experiment.experiment_id
     location = (settings.mlflow_artifacts / name).as_uri()
     return client.create_experiment(name, artifact_location=location, tags=tags)
