@@ -531,6 +531,7 @@ def models(
         rows_table(
             [
                 "model",
+                "versions",
                 "champion",
                 "holdout acc",
                 "live acc",
@@ -544,6 +545,7 @@ def models(
             [
                 [
                     m["name"] + (" *" if m["simulated"] else ""),
+                    m["versions"],
                     f"v{m['champion']} {m['champion_family']}" if m["champion"] else "none",
                     _pct(_finite(m["metrics"].get("directional_accuracy"))),
                     f"{_pct(m['live'][1])} of {m['live'][0]}" if m["live"] else "–",
@@ -561,7 +563,7 @@ def models(
             + (
                 "; * = trained on SIMULATED data" if any(m["simulated"] for m in registered) else ""
             ),
-            keep=(0, 1, 3),
+            keep=(0, 2, 4),
         )
     )
 
