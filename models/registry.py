@@ -78,12 +78,16 @@ def model_versions(settings: Settings, name: str) -> list[dict[str, Any]]:
     client = configure(settings)
     _require_model(client, name)
     versions = client.search_model_versions(f"name='{name}'", max_results=10000)
+    # search results carry no aliases on MLflow's SQL store: read them from the model
+    aliases = client.get_registered_model(name).aliases or {}
     return [
         {
-            "version": v.version,
+            "version": str(v.version),
             "family": v.tags.get("family", "?"),
             "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC),
-            "aliases": list(getattr(v, "aliases", []) or []),
+            "aliases": sorted(
+                a for a, version in aliases.items() if str(version) == str(v.version)
+            ),
             "cv_accuracy": float(v.tags.get("cv.directional_accuracy", "nan")),
             "holdout_accuracy": float(v.tags.get("holdout.directional_accuracy", "nan")),
             "holdout_binomial_p": float(v.tags.get("holdout.binomial_p", "nan")),
@@ -151,7 +155,7 @@ def promote(
         "promoted_by": who if force else "gate",
         "promoted_at": now,
         "promotion.forced": str(force).lower(),
-        "promotion.previous_champion": previous.version if previous else "none",
+        "promotion.previous_champion": str(previous.version) if previous else "none",
     }
     if force:
         tags["promotion.reason"] = reason.strip()
@@ -161,6 +165,6 @@ def promote(
         "name": name,
         "version": str(version),
         "family": target.tags.get("family", "?"),
-        "previous": previous.version if previous else None,
+        "previous": str(previous.version) if previous else None,
         **tags,
     }
