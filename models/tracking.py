@@ -48,16 +48,23 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
-def configure(settings: Settings):
-    """Point MLflow at the settings' store; returns an ``MlflowClient``."""
+def _point_at(settings: Settings) -> str:
+    """Point MLflow's fluent API at the settings' store (no connection is opened yet)."""
     _quiet_mlflow()
     import mlflow
-    from mlflow import MlflowClient
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uri = settings.tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def configure(settings: Settings):
+    """Point MLflow at the settings' store; returns an ``MlflowClient``."""
+    from mlflow import MlflowClient
+
+    uri = _point_at(settings)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -161,13 +168,17 @@ def log_forecaster(
 
 
 def load_model(uri: str, settings: Settings | None = None):
-    """``mlflow.pyfunc.load_model`` from the settings' store (e.g. ``models:/<name>@champion``)."""
+    """``mlflow.pyfunc.load_model`` from the settings' store (e.g. ``models:/<name>@champion``).
+
+    Without MLflow's check of the model's pip requirements against this environment: the
+    project's lock pins both, and the check scans every installed distribution (about 1 s).
+    """
     from cryptobot.config import load_settings
 
-    configure(settings or load_settings())
+    _point_at(settings or load_settings())
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(uri)
+    return mlflow.pyfunc.load_model(uri, suppress_warnings=True)
 
 
 def model_lookback(model) -> int:
