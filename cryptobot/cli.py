@@ -37,14 +37,14 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
 )
-# Tables are wide: when stdout is not a terminal (a pipe, CI), print 120 columns, not Rich's 80.
-_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
-console = Console(width=_WIDTH)
+console = Console()
 err_console = Console(stderr=True)
+#: tables are wide: when stdout is not a terminal (a pipe, CI), print this many columns, not 80
+PIPE_COLUMNS = "120"
 
 
 def _fail(exc: CryptobotError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 
@@ -94,6 +94,8 @@ def main(
 ) -> None:
     if warehouse is not None:
         os.environ["CRYPTOBOT_WAREHOUSE"] = str(warehouse.resolve())
+    if not sys.stdout.isatty():  # Rich reads COLUMNS when it prints
+        os.environ.setdefault("COLUMNS", PIPE_COLUMNS)
     try:
         load_settings()  # invalid configuration fails here, naming the field
     except CryptobotError as exc:

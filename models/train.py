@@ -153,10 +153,9 @@ def evaluate_family(
     fee: float,
     params: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
-    on_fold: Callable[[int, dict[str, float]], None] | None = None,
 ) -> Evaluation:
     """Walk-forward evaluation of one family, then its fit on all development rows, scored on
-    the holdout. No MLflow here: ``on_fold`` lets the caller record each fold."""
+    the holdout. Plain computation: ``log_evaluation`` records the result in MLflow."""
     started = time.perf_counter()
     cls = get_family(family)
     frame = dataset.frame
@@ -171,8 +170,6 @@ def evaluate_family(
         metrics = score(test, predictions, timeframe=timeframe, fee=fee)
         fold_metrics.append(metrics)
         pooled.append(_with_actuals(test, predictions))
-        if on_fold is not None:
-            on_fold(fold.number, metrics)
     cv_predictions = pd.concat(pooled, ignore_index=True)
     cv_metrics = score(cv_predictions, cv_predictions, timeframe=timeframe, fee=fee)
     model = cls(seed=seed, horizon=horizon, **(params or {}))
