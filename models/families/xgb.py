@@ -30,6 +30,7 @@ from models.families.base import LABEL_RETURN, LABEL_UP, Forecaster, prediction_
 @register
 class XGBoost(Forecaster):
     family = "xgboost"
+
     @property
     def requirements(self) -> tuple[str, ...]:  # type: ignore[override]
         """The distribution that provides ``xgboost`` here (xgboost-cpu in this project's lock);
