@@ -28,10 +28,12 @@ app = typer.Typer(
     name="cryptobot",
     help=(
         "Crypto trading data & ML pipeline: ingest market data through a quality gate into "
-        "DuckDB, build point-in-time features with dbt, and inspect the warehouse.\n\n"
+        "DuckDB, build point-in-time features with dbt, train and judge models walk-forward "
+        "in MLflow with a promotion gate, and inspect it all.\n\n"
         "Start offline with `cryptobot demo`, or step by step: `cryptobot ingest`, "
-        "`cryptobot validate`, `cryptobot features`, `cryptobot status`. Configuration: "
-        "cryptobot.toml and CRYPTOBOT_* environment variables (see README)."
+        "`cryptobot validate`, `cryptobot features`, `cryptobot train`, `cryptobot models`, "
+        "`cryptobot predict`. Configuration: cryptobot.toml and CRYPTOBOT_* environment "
+        "variables (see README)."
     ),
     no_args_is_help=True,
     add_completion=False,
