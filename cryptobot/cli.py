@@ -352,6 +352,12 @@ def _print_training(summary: dict) -> None:
 
     families = summary["families"]
     title = summary["target"] + (" [SIMULATED]" if summary["simulated"] else "")
+    if summary.get("unchanged"):
+        console.print(
+            f"[dim]{summary['target']}: unchanged since {summary['unchanged_since']} (same rows, "
+            "families, settings and code): nothing trained; that run's results:[/dim]",
+            highlight=False,
+        )
     console.print(
         rows_table(
             ["family", "version", "cv acc", "holdout acc", "binom p", "edge", "DM p", "IC", "secs"],
@@ -410,7 +416,8 @@ def _print_training(summary: dict) -> None:
             )
         )
     style = "green" if summary["promoted"] else "yellow"
-    console.print(f"[{style}]gate:[/{style}] {summary['decision']}", highlight=False)
+    label = "gate (that run)" if summary.get("unchanged") else "gate"
+    console.print(f"[{style}]{label}:[/{style}] {summary['decision']}", highlight=False)
 
 
 def _mlflow_ui_hint(settings) -> str:
@@ -443,12 +450,20 @@ def train(
         str | None,
         typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
     ] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain", help="Train even when rows, families, settings and code are unchanged."
+        ),
+    ] = False,
 ) -> None:
     """Train the model families per symbol on fct_features, walk-forward with an embargo and a
     final holdout; log every run to MLflow, register each model, and run the promotion gate.
 
     `champion` goes only to the best model (by walk-forward accuracy) when, on the holdout, it
     is significantly better than 50% and than the best baseline, and beats the current champion.
+    Re-running on unchanged rows, families, settings and code trains nothing and shows the
+    earlier result (`--retrain` trains anyway).
     """
     from flows.train import train as train_flow
     from models.families import family_names
@@ -476,6 +491,7 @@ def train(
         horizon=horizon,
         timeframe=settings.timeframes[0],
         exchange=exchange,
+        retrain=retrain,
     )
     for summary in summaries:
         _print_training(summary)

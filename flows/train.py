@@ -19,6 +19,7 @@ def train_target_task(
     horizon: int,
     families: list[str] | None,
     folds: int | None,
+    retrain: bool = False,
 ) -> dict:
     result = train_target(
         load_settings(),
@@ -26,6 +27,7 @@ def train_target_task(
         families=families,
         folds=folds,
         log=progress(),
+        retrain=retrain,
     )
     return summarize(result)
 
@@ -38,11 +40,13 @@ def train(
     horizon: int | None = None,
     timeframe: str | None = None,
     exchange: str | None = None,
+    retrain: bool = False,
 ) -> list[dict]:
     """Train and judge the model families per (symbol, timeframe) from fct_features; the gate
     gives `champion` only to a model that beats the baselines and the champion out of sample.
     Defaults come from the config (`training` section); the exchange defaults to `simulator`
-    when the configured source is the simulator."""
+    when the configured source is the simulator. A target whose rows, families, settings and
+    code are unchanged since its last training is not trained again unless `retrain`."""
     settings = load_settings()
     exchange = exchange or settings.market_exchange
     return [
@@ -53,6 +57,7 @@ def train(
             horizon or settings.training.horizon,
             families,
             folds,
+            retrain,
         )
         for symbol in (symbols or settings.symbols)
     ]

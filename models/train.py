@@ -19,6 +19,7 @@ the holdout (``holdout/``). The baselines always run, whatever families are aske
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -95,6 +96,7 @@ class TargetResult:
     alpha: float = 0.01
     fee: float = 0.001
     experiment_id: str | None = None
+    previous: dict[str, Any] | None = None  # the earlier summary when nothing changed
 
 
 def resolve_families(requested: list[str] | tuple[str, ...]) -> list[str]:
@@ -272,6 +274,7 @@ def log_evaluation(
     *,
     config: dict[str, Any],
     best_baseline: str,
+    key: str | None = None,
 ) -> None:
     """One parent run per family (nested runs per fold), the model registered as a version."""
     import mlflow
@@ -282,6 +285,7 @@ def log_evaluation(
         "cryptobot.family": evaluation.family,
         "cryptobot.baseline": str(evaluation.is_baseline).lower(),
         "mlflow.runName": evaluation.family,
+        "training.key": key or "",
     }
     with mlflow.start_run(experiment_id=experiment_id, run_name=evaluation.family, tags=tags):
         run = mlflow.active_run()
@@ -432,8 +436,11 @@ def apply_gate(
     client,
     experiment_id: str,
     result_parts: tuple[Dataset, WalkForwardPlan, list[Evaluation], str],
-) -> gate_module.GateDecision:
-    """Decide, record the decision (a run + version tags), and move the alias if promoted."""
+    *,
+    key: str | None = None,
+) -> tuple[gate_module.GateDecision, str]:
+    """Decide, record the decision (a run + version tags), and move the alias if promoted.
+    Returns the decision and the gate run's id."""
     import mlflow
 
     dataset, plan, evaluations, best_baseline = result_parts
@@ -455,8 +462,9 @@ def apply_gate(
         | {
             "cryptobot.gate": "promoted" if decision.promoted else "refused",
             "mlflow.note.content": decision.summary(),
+            "training.key": key or "",
         },
-    ):
+    ) as gate_run:
         mlflow.log_params(
             {
                 "challenger": challenger_eval.family if challenger_eval else "none",
@@ -495,7 +503,60 @@ def apply_gate(
         client.set_registered_model_alias(target.name, CHAMPION, challenger_eval.version)
         client.set_model_version_tag(target.name, challenger_eval.version, "promoted_by", "gate")
         client.set_model_version_tag(target.name, challenger_eval.version, "promoted_at", now)
-    return decision
+    return decision, gate_run.info.run_id
+
+
+def _source_hash() -> str:
+    """sha256 of the model code (every .py under models/): a changed model retrains."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def training_key(dataset: Dataset, names: list[str], config: dict[str, Any]) -> str:
+    """What makes a training run unique: the rows, the families and their hyper-parameters,
+    the settings, the model code and the libraries. The same key means the same result."""
+    import mlflow
+
+    payload = {
+        "target": dataset.target.name,
+        "fingerprint": dataset.fingerprint,
+        "features": dataset.features,
+        "families": {name: get_family(name).default_params() for name in names},
+        "config": config,
+        "code": _source_hash(),
+        "libraries": [mlflow.__version__, *(r for n in names for r in _requirements_of(n))],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _requirements_of(name: str) -> tuple[str, ...]:
+    cls = get_family(name)
+    requirements = cls.requirements
+    return tuple(cls().requirements) if isinstance(requirements, property) else requirements
+
+
+def _previous_summary(client, experiment_id: str, key: str) -> dict[str, Any] | None:
+    """The summary of an earlier run of exactly this training (same key), if any."""
+    import mlflow.artifacts
+
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`training.key` = '{key}' and attributes.run_name = 'promotion gate'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    try:
+        summary = mlflow.artifacts.load_dict(f"{runs[0].info.artifact_uri}/summary.json")
+    except Exception:  # noqa: BLE001 - an older run without a summary: train again
+        return None
+    started = datetime.fromtimestamp(runs[0].info.start_time / 1000, UTC)
+    return {**summary, "unchanged_since": f"{started:%Y-%m-%d %H:%M} UTC"}
 
 
 def train_target(
@@ -506,8 +567,13 @@ def train_target(
     folds: int | None = None,
     log: Callable[[str], None] = print,
     track: bool = True,
+    retrain: bool = False,
 ) -> TargetResult:
-    """Train, evaluate, log, register and gate every family for one target."""
+    """Train, evaluate, log, register and gate every family for one target.
+
+    Idempotent: when the same rows, families, settings and code were trained before, nothing is
+    trained or registered again and the earlier result is reported (``retrain`` forces a run).
+    """
     training = settings.training
     try:
         names = resolve_families(families or training.families)
@@ -532,6 +598,49 @@ def train_target(
     )
     if dataset.dropped_features:
         log(f"  features left out (mostly null): {dataset.dropped_features}")
+    config = {
+        "horizon": target.horizon,
+        "folds": len(plan.folds),
+        "window": training.window,
+        "embargo": embargo,
+        "holdout_fraction": training.holdout_fraction,
+        "min_train": training.min_train,
+        "seed": training.seed,
+        "fee": training.fee,
+        "alpha": training.alpha,
+        "baseline_alpha": training.baseline_alpha,
+    }
+    client = experiment_id = key = None
+    if track:
+        client = configure(settings)
+        experiment_id = ensure_experiment(
+            settings,
+            client,
+            target.name,
+            tags={
+                "cryptobot.target": target.name,
+                "data.simulated": str(dataset.is_simulated).lower(),
+            },
+        )
+        key = training_key(dataset, names, config)
+        previous = None if retrain else _previous_summary(client, experiment_id, key)
+        if previous is not None:
+            log(
+                f"  unchanged since {previous['unchanged_since']} (same rows, families, settings "
+                "and code): nothing trained or registered; `--retrain` forces a new run"
+            )
+            return TargetResult(
+                target,
+                dataset,
+                plan,
+                [],
+                previous["best_baseline"],
+                decision=None,
+                alpha=training.alpha,
+                fee=training.fee,
+                experiment_id=experiment_id,
+                previous=previous,
+            )
     evaluations = [
         evaluate_family(dataset, plan, name, seed=training.seed, fee=training.fee, log=log)
         for name in names
@@ -557,28 +666,6 @@ def train_target(
             baseline_alpha=training.baseline_alpha,
         )
         return result
-    client = configure(settings)
-    experiment_id = ensure_experiment(
-        settings,
-        client,
-        target.name,
-        tags={
-            "cryptobot.target": target.name,
-            "data.simulated": str(dataset.is_simulated).lower(),
-        },
-    )
-    config = {
-        "horizon": target.horizon,
-        "folds": len(plan.folds),
-        "window": training.window,
-        "embargo": embargo,
-        "holdout_fraction": training.holdout_fraction,
-        "min_train": training.min_train,
-        "seed": training.seed,
-        "fee": training.fee,
-        "alpha": training.alpha,
-        "baseline_alpha": training.baseline_alpha,
-    }
     for evaluation in evaluations:
         log_evaluation(
             settings,
@@ -589,15 +676,14 @@ def train_target(
             evaluation,
             config=config,
             best_baseline=best_baseline,
+            key=key,
         )
     _ensure_registered_model_tags(client, dataset)
-    result.decision = apply_gate(
-        settings,
-        client,
-        experiment_id,
-        (dataset, plan, evaluations, best_baseline),
+    result.decision, gate_run_id = apply_gate(
+        settings, client, experiment_id, (dataset, plan, evaluations, best_baseline), key=key
     )
     result.experiment_id = experiment_id
+    client.log_dict(gate_run_id, summarize(result), "summary.json")
     log(f"  gate: {result.decision.summary()}")
     return result
 
@@ -616,6 +702,8 @@ def _ensure_registered_model_tags(client, dataset: Dataset) -> None:
 
 def summarize(result: TargetResult) -> dict[str, Any]:
     """What the CLI and the flow report for one target (plain JSON-able values)."""
+    if result.previous is not None:
+        return {**result.previous, "unchanged": True}
 
     def number(value: float) -> float | None:
         return None if value is None or not np.isfinite(value) else float(value)
@@ -678,4 +766,5 @@ def summarize(result: TargetResult) -> dict[str, Any]:
         if challenger_eval
         else [],
         "experiment_id": result.experiment_id,
+        "unchanged": False,
     }

@@ -91,10 +91,12 @@ def trained(store: Settings) -> TargetResult:
 
 @pytest.fixture(scope="module")
 def rerun(store: Settings, trained: TargetResult) -> dict:
-    """The same training again on the same rows: (result, champion before, champion after)."""
+    """The same training forced again on the same rows: (result, champion before, after)."""
     client = configure(store)
     before = _champion(client)
-    result = train_target(store, TARGET, families=["xgboost"], folds=FOLDS, log=_quiet)
+    result = train_target(
+        store, TARGET, families=["xgboost"], folds=FOLDS, log=_quiet, retrain=True
+    )
     after = _champion(client)
     return {"result": result, "before": before, "after": after}
 
@@ -558,6 +560,20 @@ def test_the_lstm_version_loads_by_number_and_reproduces_its_holdout(store, lstm
 # -- the gate on a re-run, and the human override --------------------------------------------------
 
 
+def test_a_plain_rerun_on_unchanged_rows_trains_and_registers_nothing(store, trained):
+    client = configure(store)
+    versions = len(client.search_model_versions(f"name='{TARGET.name}'"))
+    runs = len(client.search_runs([trained.experiment_id], max_results=1000))
+    lines: list[str] = []
+    again = train_target(store, TARGET, families=["xgboost"], folds=FOLDS, log=lines.append)
+    assert again.evaluations == [] and again.previous is not None
+    assert len(client.search_model_versions(f"name='{TARGET.name}'")) == versions
+    assert len(client.search_runs([trained.experiment_id], max_results=1000)) == runs
+    summary, first = summarize(again), summarize(trained)
+    assert summary["unchanged"] and "unchanged since" in lines[-1]
+    assert summary["families"] == first["families"] and summary["decision"] == first["decision"]
+
+
 def test_a_rerun_registers_new_versions_but_does_not_move_the_champion(store, trained, rerun):
     result: TargetResult = rerun["result"]
     first_xgb = _evaluation(trained, "xgboost")
@@ -733,7 +749,8 @@ def test_cli_train_prints_the_tables_and_the_gate(cli_env, trained, monkeypatch)
     client = configure(cli_env)
     before = _champion(client)
     result = runner.invoke(
-        app, ["train", "--symbols", SYMBOL, "--families", "xgboost", "--folds", str(FOLDS)]
+        app,
+        ["train", "--symbols", SYMBOL, "--families", "xgboost", "--folds", str(FOLDS), "--retrain"],
     )
     assert result.exit_code == 0, result.output
     output = result.output
