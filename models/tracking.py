@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sqlite3
 import subprocess
 import tempfile
 import warnings
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -167,18 +171,58 @@ def log_forecaster(
     return str(version.version)
 
 
+_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+def local_model_path(settings: Settings, uri: str) -> Path | None:
+    """The local directory of ``models:/<name>@<alias>`` (or ``/<version>``) in the embedded
+    SQLite store, read with one query; None for any other store or anything unexpected.
+
+    MLflow's own resolution builds its full SQL tracking store first, which costs ~0.8 s of
+    imports in a fresh process; the trading flow loads the champion in a fresh process every
+    run. The model version's ``storage_location`` is MLflow's own record of where it lives.
+    """
+    match = _MODEL_URI.match(uri)
+    tracking = settings.tracking_uri
+    if match is None or not tracking.startswith("sqlite:///"):
+        return None
+    database = Path(tracking.removeprefix("sqlite:///"))
+    if not database.exists():
+        return None
+    name, alias, version = match["name"], match["alias"], match["version"]
+    sql = (
+        "select v.storage_location from registered_model_aliases a join model_versions v "
+        "on v.name = a.name and v.version = a.version where a.name = ? and a.alias = ?"
+        if alias
+        else "select storage_location from model_versions where name = ? and version = ?"
+    )
+    try:
+        with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as con:
+            row = con.execute(sql, [name, alias or int(version)]).fetchone()
+    except sqlite3.Error:
+        return None
+    if not row or not row[0] or not str(row[0]).startswith("file://"):
+        return None
+    path = Path(unquote(urlparse(row[0]).path))
+    return path if (path / "MLmodel").exists() else None
+
+
 def load_model(uri: str, settings: Settings | None = None):
     """``mlflow.pyfunc.load_model`` from the settings' store (e.g. ``models:/<name>@champion``).
 
-    Without MLflow's check of the model's pip requirements against this environment: the
-    project's lock pins both, and the check scans every installed distribution (about 1 s).
+    In the embedded SQLite store the alias is resolved by ``local_model_path`` and the model
+    loaded from its directory; otherwise MLflow resolves it. Either way without MLflow's check
+    of the model's pip requirements against this environment: the project's lock pins both, and
+    the check scans every installed distribution (about 1 s).
     """
     from cryptobot.config import load_settings
 
-    _point_at(settings or load_settings())
+    settings = settings or load_settings()
+    _point_at(settings)
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(uri, suppress_warnings=True)
+    local = local_model_path(settings, uri)
+    return mlflow.pyfunc.load_model(str(local) if local else uri, suppress_warnings=True)
 
 
 def model_lookback(model) -> int:

@@ -382,6 +382,29 @@ def test_the_champion_loads_and_reproduces_the_holdout_predictions(store, traine
     assert (output["direction"] == 1).any() and (output["direction"] == 0).any()
 
 
+def test_the_champion_resolves_locally_to_the_directory_mlflow_records(store, trained):
+    from urllib.parse import urlparse
+
+    import mlflow.pyfunc
+
+    from models.tracking import local_model_path
+
+    client = configure(store)
+    version = client.get_model_version_by_alias(TARGET.name, CHAMPION)
+    local = local_model_path(store, f"models:/{TARGET.name}@{CHAMPION}")
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert local is not None and local == Path(urlparse(logged.artifact_location).path)
+    assert local_model_path(store, f"models:/{TARGET.name}/{version.version}") == local
+    assert local_model_path(store, f"models:/{TARGET.name}@nobody") is None
+    assert local_model_path(store, "runs:/abc/model") is None
+    # MLflow's own resolution of the alias loads the very same model
+    columns = load_model(f"models:/{TARGET.name}@{CHAMPION}", store).metadata.get_input_schema()
+    rows = _holdout_input(trained, columns.input_names(), lookback=1)
+    ours = load_model(f"models:/{TARGET.name}@{CHAMPION}", store).predict(rows)
+    theirs = mlflow.pyfunc.load_model(f"models:/{TARGET.name}@{CHAMPION}").predict(rows)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
 def test_every_version_loads_by_number_and_answers(store, trained):
     for evaluation in trained.evaluations:
         model = load_model(f"models:/{TARGET.name}/{evaluation.version}", store)
