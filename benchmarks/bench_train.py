@@ -126,8 +126,9 @@ def main() -> None:
             r = json.loads(out)
             print(
                 f"{uri} ({r['family']}): fresh process import {r['import']:.2f} s + load "
-                f"{r['load']:.2f} s = {r['import'] + r['load']:.2f} s; predict one row "
-                f"{r['predict_ms']:.1f} ms median, {r['predict_p95_ms']:.1f} ms p95"
+                f"{r['load']:.2f} s = {r['import'] + r['load']:.2f} s; load again in that "
+                f"process {r['reload']:.2f} s; predict one row {r['predict_ms']:.1f} ms median, "
+                f"{r['predict_p95_ms']:.1f} ms p95"
             )
 
 
