@@ -17,6 +17,7 @@ FAMILY_MODULES = {
     "always_up": "models.families.baselines",
     "zero_return": "models.families.baselines",
     "xgboost": "models.families.xgb",
+    "random_forest": "models.families.random_forest",
     "lstm": "models.families.lstm",
 }
 

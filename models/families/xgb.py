@@ -1,16 +1,7 @@
-"""XGBoost on the feature table: a regressor for the return and a classifier for the direction.
+"""``xgboost``: gradient-boosted trees on the feature row (see ``tabular.py`` for the shape).
 
-Two boosted-tree models share the features: ``pred_return`` comes from the regressor (squared
-error on ``label_return``), ``prob_up`` from the classifier (log loss on ``label_up``), whose rows
-are weighted by the size of their move, ``|label_return|``. With those weights the classifier
-estimates E[|r| 1{r > 0} | x] / E[|r| | x], the share of the expected absolute move that is up:
-it is above 0.5 exactly when the expected return is positive, which is the call a long/flat
-strategy must make. Unweighted, it would estimate P(r > 0 | x), whose 0.5 threshold on returns
-with a tiny signal is set mostly by the training period's base rate of up bars (measured on the
-simulator: holdout accuracy 51% unweighted against 54-55% weighted, signal 0.2). Rows are
-independent to the trees: all the history a row needs is already in its features, so
-``lookback`` is 1. The defaults are deliberately shallow and slow-learning: on returns the signal
-is small against the noise, and a deep, fast booster fits the noise.
+The defaults are deliberately shallow and slow-learning: on returns the signal is small against
+the noise, and a deep, fast booster fits the noise.
 """
 
 from __future__ import annotations
@@ -19,16 +10,14 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import xgboost as xgb
 
 from models.families import register
-from models.families.base import LABEL_RETURN, LABEL_UP, Forecaster, prediction_frame
+from models.families.tabular import TabularPair
 
 
 @register
-class XGBoost(Forecaster):
+class XGBoost(TabularPair):
     family = "xgboost"
 
     @property
@@ -56,23 +45,6 @@ class XGBoost(Forecaster):
         return (
             xgb.XGBRegressor(objective="reg:squarederror", **common),
             xgb.XGBClassifier(objective="binary:logistic", eval_metric="logloss", **common),
-        )
-
-    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
-        self.features = list(features)
-        x = train[self.features].to_numpy(dtype="float32")
-        self.regressor, self.classifier = self._models()
-        self.regressor.fit(x, train[LABEL_RETURN].to_numpy(dtype="float64"))
-        size = np.abs(train[LABEL_RETURN].to_numpy(dtype="float64"))
-        weight = size / size.mean() if size.mean() > 0 else np.ones_like(size)
-        self.classifier.fit(x, train[LABEL_UP].to_numpy(dtype="int8"), sample_weight=weight)
-
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        x = frame[self.features].to_numpy(dtype="float32")
-        if len(x) == 0:
-            return prediction_frame(frame.index, np.empty(0), np.empty(0))
-        return prediction_frame(
-            frame.index, self.regressor.predict(x), self.classifier.predict_proba(x)[:, 1]
         )
 
     def feature_importance(self) -> dict[str, float]:

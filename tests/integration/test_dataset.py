@@ -115,7 +115,9 @@ def test_target_name_round_trips_and_rejects_foreign_names():
         Target.from_name("my-model")
 
 
-@pytest.mark.parametrize("family", ["persistence", "always_up", "zero_return", "xgboost"])
+@pytest.mark.parametrize(
+    "family", ["persistence", "always_up", "zero_return", "xgboost", "random_forest"]
+)
 def test_tabular_families_never_look_ahead_and_round_trip(tmp_path, family):
     rng = np.random.default_rng(3)
     n = 600
