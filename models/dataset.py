@@ -48,7 +48,6 @@ FEATURES = (
 )
 #: a feature null on more than this share of a series' rows is dropped for that series
 MAX_NULL_SHARE = 0.2
-KEY_COLUMNS = ("exchange", "symbol", "timeframe", "ts")
 
 _QUERY = """
 with series as (
@@ -129,7 +128,7 @@ class Dataset:
     """The labelled rows of one target, oldest first, ready for walk-forward training."""
 
     target: Target
-    frame: pd.DataFrame  # KEY_COLUMNS + features + past_return, next_return, labels
+    frame: pd.DataFrame  # the series' keys, features, past_return, next_return, labels
     features: list[str]
     dropped_features: dict[str, float] = field(default_factory=dict)  # name -> null share
     is_simulated: bool = False

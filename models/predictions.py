@@ -10,13 +10,13 @@ closed, so live accuracy can be set against the walk-forward estimate (``live_ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
 from cryptobot.config import Settings
 from cryptobot.errors import ModelError
+from cryptobot.ingest import utc_now
 from cryptobot.warehouse.db import read_connection, write_connection
 from models.dataset import FEATURES, Target, read_feature_rows
 from models.families.base import LABEL_RETURN
@@ -31,10 +31,6 @@ class PredictionResult:
     stored: int  # new rows in ml_predictions
     latest_ts: pd.Timestamp | None
     latest: dict | None  # the newest prediction (pred_return, prob_up, direction, confidence)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def predict_latest(
@@ -78,7 +74,7 @@ def predict_latest(
             "prob_up": output["prob_up"].to_numpy(),
             "direction": output["direction"].to_numpy().astype("int16"),
             "is_simulated": predicted["is_simulated"].to_numpy(),
-            "created_at": _utc_now(),
+            "created_at": utc_now(),
         }
     )
     frame = frame[np.isfinite(frame["predicted"]) & np.isfinite(frame["prob_up"])]
@@ -148,7 +144,7 @@ def resolve_outcomes(settings: Settings) -> int:
             where p.model_name = o.model_name and p.ts = o.ts and p.actual is null
             returning 1
             """,
-            [_utc_now()],
+            [utc_now()],
         ).fetchall()
         con.unregister("outcomes")
     return len(resolved)

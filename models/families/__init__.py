@@ -21,9 +21,6 @@ FAMILY_MODULES = {
     "lstm": "models.families.lstm",
 }
 
-#: the families `cryptobot train` runs when none are named
-DEFAULT_FAMILIES = ("persistence", "always_up", "zero_return", "xgboost", "lstm")
-
 _REGISTRY: dict[str, type[Forecaster]] = {}
 
 
@@ -51,7 +48,3 @@ def get_family(name: str) -> type[Forecaster]:
     if name not in _REGISTRY:
         raise RuntimeError(f"{FAMILY_MODULES[name]} does not register a family named {name!r}")
     return _REGISTRY[name]
-
-
-def is_baseline(name: str) -> bool:
-    return get_family(name).is_baseline
