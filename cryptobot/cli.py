@@ -567,13 +567,13 @@ def models(
                     m["name"] + (" *" if m["simulated"] else ""),
                     m["versions"],
                     f"v{m['champion']} {m['champion_family']}" if m["champion"] else "none",
-                    _pct(_finite(m["metrics"].get("directional_accuracy"))),
+                    _pct(m["metrics"].get("directional_accuracy")),
                     f"{_pct(m['live'][1])} of {m['live'][0]}" if m["live"] else "–",
-                    _num(_finite(m["metrics"].get("binomial_p")), ".2g"),
-                    _num(_finite(m["metrics"].get("sharpe"))),
-                    _pct(_finite(m["metrics"].get("max_drawdown"))),
-                    _pct(_finite(m["metrics"].get("win_rate"))),
-                    _num(_finite(m["metrics"].get("profit_factor"))),
+                    _num(m["metrics"].get("binomial_p"), ".2g"),
+                    _num(m["metrics"].get("sharpe")),
+                    _pct(m["metrics"].get("max_drawdown")),
+                    _pct(m["metrics"].get("win_rate")),
+                    _num(m["metrics"].get("profit_factor")),
                     m["promoted_by"] or "–",
                 ]
                 for m in registered
@@ -586,10 +586,6 @@ def models(
             keep=(0, 2, 4),
         )
     )
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or value != value else value
 
 
 @app.command()

@@ -7,15 +7,13 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from flows._common import progress
-from models.dataset import Target
+from models.dataset import Target, configured_targets
 from models.predictions import predict_latest, resolve_outcomes
 
 
 @task(name="predict-target")
-def predict_target_task(exchange: str, symbol: str, timeframe: str, horizon: int, bars: int):
-    result = predict_latest(
-        load_settings(), Target(exchange, symbol, timeframe, horizon), bars=bars
-    )
+def predict_target_task(target: Target, bars: int) -> dict:
+    result = predict_latest(load_settings(), target, bars=bars)
     log = progress()
     if result.version is None:
         log(f"{result.target}: no champion yet (run `cryptobot train`); nothing predicted")
@@ -54,16 +52,8 @@ def predict(
 ) -> dict:
     """Predict the newest `bars` closed bars per symbol with its champion, then resolve the
     predictions whose horizon has closed since."""
-    settings = load_settings()
-    exchange = exchange or settings.market_exchange
     results = [
-        predict_target_task(
-            exchange,
-            symbol,
-            timeframe or settings.timeframes[0],
-            horizon or settings.training.horizon,
-            bars,
-        )
-        for symbol in (symbols or settings.symbols)
+        predict_target_task(target, bars)
+        for target in configured_targets(load_settings(), symbols, timeframe, horizon, exchange)
     ]
     return {"predictions": results, "resolved": resolve_outcomes_task()}

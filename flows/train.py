@@ -7,23 +7,17 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from flows._common import progress
-from models.dataset import Target
+from models.dataset import Target, configured_targets
 from models.train import summarize, train_target
 
 
 @task(name="train-target")
 def train_target_task(
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    horizon: int,
-    families: list[str] | None,
-    folds: int | None,
-    retrain: bool = False,
+    target: Target, families: list[str] | None, folds: int | None, retrain: bool = False
 ) -> dict:
     result = train_target(
         load_settings(),
-        Target(exchange, symbol, timeframe, horizon),
+        target,
         families=families,
         folds=folds,
         log=progress(),
@@ -47,17 +41,7 @@ def train(
     Defaults come from the config (`training` section); the exchange defaults to `simulator`
     when the configured source is the simulator. A target whose rows, families, settings and
     code are unchanged since its last training is not trained again unless `retrain`."""
-    settings = load_settings()
-    exchange = exchange or settings.market_exchange
     return [
-        train_target_task(
-            exchange,
-            symbol,
-            timeframe or settings.timeframes[0],
-            horizon or settings.training.horizon,
-            families,
-            folds,
-            retrain,
-        )
-        for symbol in (symbols or settings.symbols)
+        train_target_task(target, families, folds, retrain)
+        for target in configured_targets(load_settings(), symbols, timeframe, horizon, exchange)
     ]

@@ -123,6 +123,26 @@ class Target:
             ) from None
 
 
+def configured_targets(
+    settings: Settings,
+    symbols: list[str] | None = None,
+    timeframe: str | None = None,
+    horizon: int | None = None,
+    exchange: str | None = None,
+) -> list[Target]:
+    """One target per symbol; what is not given comes from the settings (the exchange: the
+    simulator's when the configured source is the simulator)."""
+    return [
+        Target(
+            exchange or settings.market_exchange,
+            symbol,
+            timeframe or settings.timeframes[0],
+            horizon or settings.training.horizon,
+        )
+        for symbol in (symbols or settings.symbols)
+    ]
+
+
 @dataclass
 class Dataset:
     """The labelled rows of one target, oldest first, ready for walk-forward training."""

@@ -32,11 +32,11 @@ def _champion_version(client, name: str):
         return None
 
 
-def _holdout_metrics(client, run_id: str | None) -> dict[str, float]:
+def _holdout_metrics(client, run_id: str | None) -> dict[str, float | None]:
     if not run_id:
         return {}
-    metrics = client.get_run(run_id).data.metrics
-    return {key: metrics.get(f"holdout/{key}", float("nan")) for key in SHOWN_METRICS}
+    metrics = client.get_run(run_id).data.metrics  # finite values only (train._clean)
+    return {key: metrics.get(f"holdout/{key}") for key in SHOWN_METRICS}
 
 
 def _live(settings: Settings) -> dict[tuple[str, str], tuple[int, float]]:

@@ -265,7 +265,7 @@ def _log_frame(mlflow, frame: pd.DataFrame, name: str) -> None:
 
 
 def log_evaluation(
-    settings: Settings,
+    run_tags: dict[str, str],
     client,
     experiment_id: str,
     dataset: Dataset,
@@ -276,12 +276,14 @@ def log_evaluation(
     best_baseline: str,
     key: str | None = None,
 ) -> None:
-    """One parent run per family (nested runs per fold), the model registered as a version."""
+    """One parent run per family (nested runs per fold), the model registered as a version.
+    ``run_tags`` are the target's tags (``_run_tags``), computed once per training."""
     import mlflow
     import mlflow.data
 
     target = dataset.target
-    tags = _run_tags(settings, dataset) | {
+    fingerprint = run_tags["data.fingerprint"]
+    tags = run_tags | {
         "cryptobot.family": evaluation.family,
         "cryptobot.baseline": str(evaluation.is_baseline).lower(),
         "mlflow.runName": evaluation.family,
@@ -306,7 +308,7 @@ def log_evaluation(
             dataset.frame[["ts", *dataset.features, LABEL_RETURN, "next_return"]],
             name=target.name,
             targets=LABEL_RETURN,
-            digest=dataset.fingerprint[:36],
+            digest=fingerprint[:36],
         )
         mlflow.log_input(ml_dataset, context="training")
         for fold, metrics in zip(plan.folds, evaluation.fold_metrics, strict=True):
@@ -361,7 +363,7 @@ def log_evaluation(
         "baseline": str(evaluation.is_baseline).lower(),
         "run_id": evaluation.run_id,
         "data.simulated": str(dataset.is_simulated).lower(),
-        "data.fingerprint": dataset.fingerprint,
+        "data.fingerprint": fingerprint,
         "holdout.directional_accuracy": f"{evaluation.holdout_metrics['directional_accuracy']:.6f}",
         "holdout.binomial_p": f"{evaluation.significance['binomial_p']:.6g}",
         "cv.directional_accuracy": f"{evaluation.cv_metrics['directional_accuracy']:.6f}",
@@ -437,6 +439,7 @@ def apply_gate(
     experiment_id: str,
     result_parts: tuple[Dataset, WalkForwardPlan, list[Evaluation], str],
     *,
+    run_tags: dict[str, str],
     key: str | None = None,
 ) -> tuple[gate_module.GateDecision, str]:
     """Decide, record the decision (a run + version tags), and move the alias if promoted.
@@ -458,7 +461,7 @@ def apply_gate(
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name="promotion gate",
-        tags=_run_tags(settings, dataset)
+        tags=run_tags
         | {
             "cryptobot.gate": "promoted" if decision.promoted else "refused",
             "mlflow.note.content": decision.summary(),
@@ -528,15 +531,9 @@ def training_key(dataset: Dataset, names: list[str], config: dict[str, Any]) -> 
         "families": {name: get_family(name).default_params() for name in names},
         "config": config,
         "code": _source_hash(),
-        "libraries": [mlflow.__version__, *(r for n in names for r in _requirements_of(n))],
+        "libraries": [mlflow.__version__, *(r for n in names for r in get_family(n).requirements)],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _requirements_of(name: str) -> tuple[str, ...]:
-    cls = get_family(name)
-    requirements = cls.requirements
-    return tuple(cls().requirements) if isinstance(requirements, property) else requirements
 
 
 def _previous_summary(client, experiment_id: str, key: str) -> dict[str, Any] | None:
@@ -666,9 +663,10 @@ def train_target(
             baseline_alpha=training.baseline_alpha,
         )
         return result
+    run_tags = _run_tags(settings, dataset)  # the fingerprint hashes every row: once
     for evaluation in evaluations:
         log_evaluation(
-            settings,
+            run_tags,
             client,
             experiment_id,
             dataset,
@@ -680,7 +678,12 @@ def train_target(
         )
     _ensure_registered_model_tags(client, dataset)
     result.decision, gate_run_id = apply_gate(
-        settings, client, experiment_id, (dataset, plan, evaluations, best_baseline), key=key
+        settings,
+        client,
+        experiment_id,
+        (dataset, plan, evaluations, best_baseline),
+        run_tags=run_tags,
+        key=key,
     )
     result.experiment_id = experiment_id
     client.log_dict(gate_run_id, summarize(result), "summary.json")

@@ -6,7 +6,7 @@ the noise, and a deep, fast booster fits the noise.
 
 from __future__ import annotations
 
-from importlib.metadata import packages_distributions
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,21 @@ from models.families import register
 from models.families.tabular import TabularPair
 
 
+def _distribution() -> str:
+    """The distribution that provides ``xgboost`` here: xgboost-cpu in this project's lock."""
+    for name in ("xgboost-cpu", "xgboost"):
+        try:
+            version(name)
+            return name
+        except PackageNotFoundError:
+            continue
+    return "xgboost"
+
+
 @register
 class XGBoost(TabularPair):
     family = "xgboost"
-
-    @property
-    def requirements(self) -> tuple[str, ...]:  # type: ignore[override]
-        """The distribution that provides ``xgboost`` here (xgboost-cpu in this project's lock);
-        looked up only when a model is logged (the scan costs ~0.1 s)."""
-        distribution = packages_distributions().get("xgboost", ["xgboost"])[0]
-        return (f"{distribution}=={xgb.__version__}",)
+    requirements = (f"{_distribution()}=={xgb.__version__}",)
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
