@@ -33,13 +33,10 @@ class PredictionResult:
     latest: dict | None  # the newest prediction (pred_return, prob_up, direction, confidence)
 
 
-def predict_latest(
-    settings: Settings, target: Target, *, bars: int = 1, model=None
-) -> PredictionResult:
+def predict_latest(settings: Settings, target: Target, *, bars: int = 1) -> PredictionResult:
     """Predict the newest ``bars`` feature rows with the champion and store the new ones.
 
-    ``model`` may be a loaded champion pyfunc (the trading flow keeps it loaded); it is loaded
-    from the registry otherwise. A target with no champion stores nothing.
+    A target with no champion stores nothing.
     """
     if bars < 1:
         raise ModelError(f"bars must be at least 1, got {bars}")
@@ -50,7 +47,7 @@ def predict_latest(
         version = client.get_model_version_by_alias(target.name, CHAMPION)
     except MlflowException:
         return PredictionResult(target.name, None, None, 0, None, None)
-    model = model or load_model(f"models:/{target.name}@{CHAMPION}", settings)
+    model = load_model(f"models:/{target.name}@{CHAMPION}", settings)
     columns = model.metadata.get_input_schema().input_names()
     rows = read_feature_rows(settings, target)
     rows = rows.dropna(subset=[c for c in columns if c in FEATURES and c != "sentiment"])
@@ -58,7 +55,8 @@ def predict_latest(
         raise ModelError(f"no feature rows for {target.name}: run `cryptobot features` first")
     window = rows.iloc[-(bars + model_lookback(model) - 1) :]
     output = model.predict(window[columns].astype("float64")).iloc[-bars:]
-    predicted = window.iloc[-bars:]
+    answered = np.isfinite(output["pred_return"].to_numpy()) & np.isfinite(output["prob_up"])
+    output, predicted = output[answered], window.iloc[-bars:][answered]
     frame = pd.DataFrame(
         {
             "model_name": target.name,
@@ -77,7 +75,6 @@ def predict_latest(
             "created_at": utc_now(),
         }
     )
-    frame = frame[np.isfinite(frame["predicted"]) & np.isfinite(frame["prob_up"])]
     with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
         before = _count(con, target.name)
         con.register("new_predictions", frame)
@@ -90,14 +87,13 @@ def predict_latest(
         )
         stored = _count(con, target.name) - before
         con.unregister("new_predictions")
-    latest = output.iloc[-1].to_dict() if len(output) else None
     return PredictionResult(
         target.name,
         str(version.version),
         version.tags.get("family"),
         stored,
-        predicted["ts"].iloc[-1],
-        latest,
+        predicted["ts"].iloc[-1] if len(predicted) else None,
+        output.iloc[-1].to_dict() if len(output) else None,
     )
 
 
