@@ -28,6 +28,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -194,6 +195,36 @@ class TrainingSettings(BaseModel):
     seed: int = 42
 
 
+class TradingSettings(BaseModel):
+    """The trading flow (``cryptobot trade``): strategy, account and the paper broker's costs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["paper", "live"] = Field(
+        "paper",
+        description="paper (default) simulates fills; live sends orders through ccxt and needs "
+        "exchange_api_key and exchange_secret",
+    )
+    strategy: str = Field("long_flat", description="long_flat (default) or long_short")
+    initial_capital: float = Field(10_000.0, gt=0, description="paper account, quote currency")
+    min_confidence: float = Field(
+        0.5, ge=0.5, le=1, description="act only on calls at least this confident (max(p, 1-p))"
+    )
+    rebalance_threshold: float = Field(
+        0.25, ge=0, le=1, description="skip orders smaller than this share of the target size"
+    )
+    fee: float = Field(0.001, ge=0, lt=0.1, description="taker fee per fill (0.1%)")
+    spread: float = Field(
+        0.0002, ge=0, lt=0.1, description="paper: assumed bid/ask spread where no quote is known"
+    )
+    slippage: float = Field(0.0001, ge=0, lt=0.1, description="paper: fixed slippage per fill")
+    impact: float = Field(
+        1.0, ge=0, description="paper: square-root impact, slippage += impact*vol*sqrt(q/V)"
+    )
+    correlation_window: int = Field(168, ge=24, description="bars of returns for correlation")
+    liquidity_window: int = Field(24, ge=1, description="bars summed for the liquidity check")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRYPTOBOT_",
@@ -212,6 +243,14 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    trading: TradingSettings = Field(default_factory=TradingSettings)
+    #: live trading keys (environment or .env, never the config file in git); never logged
+    exchange_api_key: SecretStr | None = None
+    exchange_secret: SecretStr | None = None
+    #: optional Telegram delivery of reports and alerts
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
     #: MLflow tracking and registry store; default ``sqlite:///<data_dir>/mlflow.db``
     mlflow_tracking_uri: str | None = None
     #: seconds a writer waits for another process's write lock before giving up
@@ -227,6 +266,11 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         """Where MLflow runs and registered models live."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where generated reports are written."""
+        return self.data_dir.resolve() / "reports"
 
     @property
     def mlflow_artifacts(self) -> Path:
