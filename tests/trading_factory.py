@@ -46,7 +46,7 @@ def seed_trading(
     *,
     symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT"),
     start: str = "2025-12-01",
-    bars: int = 72,
+    bars: int = 64,
     exchange: str = "simulator",
     mode: str = "paper",
     strategy: str = "long_flat",
