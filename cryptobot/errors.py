@@ -67,3 +67,31 @@ class ModelError(CryptobotError):
     unknown family or model version, a refused promotion)."""
 
     exit_code = 6
+
+
+class TradingError(CryptobotError):
+    """The trading flow cannot act: live mode without keys, an impossible order transition,
+    an exchange that cannot be reached (``retryable``)."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NotificationError(CryptobotError):
+    """A notification (Telegram) could not be delivered, or delivery was asked for but is not
+    configured. ``retryable`` is true when a later attempt may succeed (network, rate limit)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ReportError(CryptobotError):
+    """A report could not be built as asked (unknown period, a day that is not a date, ...)."""
+
+    exit_code = 8

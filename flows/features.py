@@ -6,14 +6,15 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.features import build_features
-from flows._common import progress
+from flows._common import progress, warehouse_writes
 
 
 @task(name="dbt-build")
 def dbt_build_task(full_refresh: bool, select: str | None) -> dict:
-    result = build_features(
-        load_settings(), full_refresh=full_refresh, select=select, log=progress()
-    )
+    with warehouse_writes():
+        result = build_features(
+            load_settings(), full_refresh=full_refresh, select=select, log=progress()
+        )
     return {
         "models_built": result.models_built,
         "tests_passed": result.tests_passed,

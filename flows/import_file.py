@@ -9,7 +9,7 @@ from prefect import flow
 
 from cryptobot.config import load_settings
 from cryptobot.ingest import import_file as import_file_core
-from flows._common import progress
+from flows._common import progress, warehouse_writes
 
 
 @flow(name="import-file")
@@ -21,15 +21,16 @@ def import_file(
     file_format: Literal["auto", "ccxt", "binance"] = "auto",
 ) -> dict:
     """Read `path`, run the market_data quality gate on it, and upsert it as one batch."""
-    report = import_file_core(
-        load_settings(),
-        Path(path),
-        exchange=exchange.lower(),
-        symbol=symbol,
-        timeframe=timeframe,
-        file_format=file_format,
-        progress=progress(),
-    )
+    with warehouse_writes():
+        report = import_file_core(
+            load_settings(),
+            Path(path),
+            exchange=exchange.lower(),
+            symbol=symbol,
+            timeframe=timeframe,
+            file_format=file_format,
+            progress=progress(),
+        )
     batch = report.batches[0]
     return {
         "batch_id": batch.batch_id,

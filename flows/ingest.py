@@ -10,36 +10,39 @@ from prefect import flow, task
 from cryptobot.config import load_settings
 from cryptobot.errors import CryptobotError, SourceError
 from cryptobot.ingest import IngestReport, ingest_ccxt_series, ingest_simulator
-from flows._common import progress
+from flows._common import progress, retry_unless_known, warehouse_writes
 
 
 @task(name="simulate-market")
 def simulate_market_task(
     symbols: list[str], timeframe: str, days: int, seed: int, signal: float
 ) -> dict:
-    report = ingest_simulator(
-        load_settings(),
-        symbols=symbols,
-        timeframe=timeframe,
-        days=days,
-        seed=seed,
-        signal=signal,
-        progress=progress(),
-    )
+    with warehouse_writes():
+        report = ingest_simulator(
+            load_settings(),
+            symbols=symbols,
+            timeframe=timeframe,
+            days=days,
+            seed=seed,
+            signal=signal,
+            progress=progress(),
+        )
     return _as_dict(report)
 
 
-@task(name="fetch-series")
+@task(name="fetch-series", retries=2, retry_delay_seconds=60, retry_condition_fn=retry_unless_known)
 def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetime | None) -> dict:
-    """One series, page by page; the ccxt source itself retries network errors with back-off."""
-    report = ingest_ccxt_series(
-        load_settings(),
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-        since=since,
-        progress=progress(),
-    )
+    """One series, page by page; the ccxt source itself retries network errors with back-off,
+    and the task retries once more a minute later (it resumes from the stored cursor)."""
+    with warehouse_writes():
+        report = ingest_ccxt_series(
+            load_settings(),
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            since=since,
+            progress=progress(),
+        )
     return _as_dict(report)
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 from prefect import flow, task
 
 from cryptobot.config import load_settings
-from flows._common import progress
+from flows._common import progress, warehouse_writes
 from models.dataset import Target, configured_targets
 from models.predictions import predict_latest, resolve_outcomes
 
 
 @task(name="predict-target")
 def predict_target_task(target: Target, bars: int) -> dict:
-    result = predict_latest(load_settings(), target, bars=bars)
+    with warehouse_writes():
+        result = predict_latest(load_settings(), target, bars=bars)
     log = progress()
     if result.version is None:
         log(f"{result.target}: no champion yet (run `cryptobot train`); nothing predicted")
@@ -37,7 +38,8 @@ def predict_target_task(target: Target, bars: int) -> dict:
 
 @task(name="resolve-outcomes")
 def resolve_outcomes_task() -> int:
-    resolved = resolve_outcomes(load_settings())
+    with warehouse_writes():
+        resolved = resolve_outcomes(load_settings())
     progress()(f"{resolved} earlier prediction(s) resolved (actual and correct filled)")
     return resolved
 

@@ -6,16 +6,21 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.quality.stored import validate_stored
-from flows._common import progress
+from flows._common import progress, warehouse_writes
 
 
 @task(name="validate-stored")
 def validate_stored_task(
     exchange: str | None, symbol: str | None, timeframe: str | None
 ) -> list[dict]:
-    runs = validate_stored(
-        load_settings(), exchange=exchange, symbol=symbol, timeframe=timeframe, progress=progress()
-    )
+    with warehouse_writes():
+        runs = validate_stored(
+            load_settings(),
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            progress=progress(),
+        )
     return [
         {
             "table": run.table,

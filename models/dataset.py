@@ -53,7 +53,7 @@ _QUERY = """
 with series as (
     select *
     from {table}
-    where exchange = $exchange and symbol = $symbol and timeframe = $timeframe
+    where exchange = $exchange and symbol = $symbol and timeframe = $timeframe{window}
 ),
 gaps as (
     select
@@ -179,23 +179,41 @@ def read_feature_rows(
     target: Target,
     *,
     since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+    con=None,
 ) -> pd.DataFrame:
-    """All rows of the target's series in ``fct_features`` (labels NULL where unknown)."""
+    """All rows of the target's series in ``fct_features`` (labels NULL where unknown).
+
+    ``since`` keeps rows from that bar on. ``until`` is the point-in-time cut: only rows the
+    system could have known at that moment (``available_at <= until``), so the series ends at
+    the newest bar closed by then and every label and ``past_return`` is computed from those
+    rows alone; with ``until`` the ``since`` cut applies before the window functions too (the
+    first ``horizon`` rows then have no ``past_return``). ``con``: an open connection to use.
+    """
     h = int(target.horizon)
     if h < 1:
         raise ValueError(f"horizon must be at least 1 bar, got {h}")
+    window = ""
+    if until is not None:
+        window = " and available_at <= $until" + (" and ts >= $since" if since is not None else "")
     sql = _QUERY.format(
         table=FEATURES_TABLE,
         h=h,
         h_minus_1=h - 1,
         label_return=LABEL_RETURN,
+        window=window,
         where="where ts >= $since" if since is not None else "",
     )
     params = {"exchange": target.exchange, "symbol": target.symbol, "timeframe": target.timeframe}
     if since is not None:
         params["since"] = since
-    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+    if until is not None:
+        params["until"] = until
+    if con is not None:
         frame = con.execute(sql, params).df()
+    else:
+        with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            frame = con.execute(sql, params).df()
     frame[LABEL_UP] = np.where(frame[LABEL_RETURN].isna(), np.nan, frame[LABEL_RETURN] > 0)
     return frame
 

@@ -33,6 +33,90 @@ class PredictionResult:
     latest: dict | None  # the newest prediction (pred_return, prob_up, direction, confidence)
 
 
+@dataclass
+class Champion:
+    """A target's ``champion``, loaded once: which version it is and how to ask it."""
+
+    target: Target
+    version: str
+    family: str | None
+    model: object  # the mlflow pyfunc
+    columns: list[str]  # its input signature
+    lookback: int  # rows of history it needs for the newest row
+
+    @property
+    def required(self) -> list[str]:
+        """Inputs that must be present (sentiment may be missing: the models carry its age)."""
+        return [c for c in self.columns if c in FEATURES and c != "sentiment"]
+
+    def predict(self, rows: pd.DataFrame, bars: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(output, rows answered) for the newest ``bars`` of ``rows`` (oldest first, features
+        complete); bars the model could not answer (too little history) are left out."""
+        window = rows.iloc[-(bars + self.lookback - 1) :]
+        output = self.model.predict(window[self.columns].astype("float64")).iloc[-bars:]
+        answered = np.isfinite(output["pred_return"].to_numpy()) & np.isfinite(output["prob_up"])
+        return output[answered], window.iloc[-bars:][answered]
+
+    def rows(self, output: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
+        """``ml_predictions`` rows for an answer of :meth:`predict`."""
+        target = self.target
+        return pd.DataFrame(
+            {
+                "model_name": target.name,
+                "model_version": self.version,
+                "symbol": target.symbol,
+                "timeframe": target.timeframe,
+                "ts": predicted["ts"].to_numpy(),
+                "predicted": output["pred_return"].to_numpy(),
+                "confidence": output["confidence"].to_numpy(),
+                "exchange": target.exchange,
+                "horizon": target.horizon,
+                "family": self.family,
+                "prob_up": output["prob_up"].to_numpy(),
+                "direction": output["direction"].to_numpy().astype("int16"),
+                "is_simulated": predicted["is_simulated"].to_numpy(),
+                "created_at": utc_now(),
+            }
+        )
+
+
+def load_champion(settings: Settings, target: Target) -> Champion | None:
+    """The target's champion, or None when no version holds the alias."""
+    client = configure(settings)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(target.name, CHAMPION)
+    except MlflowException:
+        return None
+    model = load_model(f"models:/{target.name}@{CHAMPION}", settings)
+    return Champion(
+        target=target,
+        version=str(version.version),
+        family=version.tags.get("family"),
+        model=model,
+        columns=model.metadata.get_input_schema().input_names(),
+        lookback=model_lookback(model),
+    )
+
+
+def store_predictions(con, frame: pd.DataFrame) -> int:
+    """Insert ``ml_predictions`` rows, keeping any already stored; returns how many were new."""
+    if frame.empty:
+        return 0
+    name = frame["model_name"].iloc[0]
+    before = _count(con, name)
+    con.register("new_predictions", frame)
+    try:
+        con.execute(
+            "insert into ml_predictions by name select * from new_predictions "
+            "on conflict do nothing"
+        )
+    finally:
+        con.unregister("new_predictions")
+    return _count(con, name) - before
+
+
 def predict_latest(settings: Settings, target: Target, *, bars: int = 1) -> PredictionResult:
     """Predict the newest ``bars`` feature rows with the champion and store the new ones.
 
@@ -40,57 +124,20 @@ def predict_latest(settings: Settings, target: Target, *, bars: int = 1) -> Pred
     """
     if bars < 1:
         raise ModelError(f"bars must be at least 1, got {bars}")
-    client = configure(settings)
-    from mlflow.exceptions import MlflowException
-
-    try:
-        version = client.get_model_version_by_alias(target.name, CHAMPION)
-    except MlflowException:
+    champion = load_champion(settings, target)
+    if champion is None:
         return PredictionResult(target.name, None, None, 0, None, None)
-    model = load_model(f"models:/{target.name}@{CHAMPION}", settings)
-    columns = model.metadata.get_input_schema().input_names()
-    rows = read_feature_rows(settings, target)
-    rows = rows.dropna(subset=[c for c in columns if c in FEATURES and c != "sentiment"])
+    rows = read_feature_rows(settings, target).dropna(subset=champion.required)
     if rows.empty:
         raise ModelError(f"no feature rows for {target.name}: run `cryptobot features` first")
-    window = rows.iloc[-(bars + model_lookback(model) - 1) :]
-    output = model.predict(window[columns].astype("float64")).iloc[-bars:]
-    answered = np.isfinite(output["pred_return"].to_numpy()) & np.isfinite(output["prob_up"])
-    output, predicted = output[answered], window.iloc[-bars:][answered]
-    frame = pd.DataFrame(
-        {
-            "model_name": target.name,
-            "model_version": str(version.version),
-            "symbol": target.symbol,
-            "timeframe": target.timeframe,
-            "ts": predicted["ts"].to_numpy(),
-            "predicted": output["pred_return"].to_numpy(),
-            "confidence": output["confidence"].to_numpy(),
-            "exchange": target.exchange,
-            "horizon": target.horizon,
-            "family": version.tags.get("family"),
-            "prob_up": output["prob_up"].to_numpy(),
-            "direction": output["direction"].to_numpy().astype("int16"),
-            "is_simulated": predicted["is_simulated"].to_numpy(),
-            "created_at": utc_now(),
-        }
-    )
+    output, predicted = champion.predict(rows, bars)
+    frame = champion.rows(output, predicted)
     with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-        before = _count(con, target.name)
-        con.register("new_predictions", frame)
-        con.execute(
-            """
-            insert into ml_predictions by name
-            select * from new_predictions
-            on conflict do nothing
-            """
-        )
-        stored = _count(con, target.name) - before
-        con.unregister("new_predictions")
+        stored = store_predictions(con, frame)
     return PredictionResult(
         target.name,
-        str(version.version),
-        version.tags.get("family"),
+        champion.version,
+        champion.family,
         stored,
         predicted["ts"].iloc[-1] if len(predicted) else None,
         output.iloc[-1].to_dict() if len(output) else None,

@@ -1,0 +1,235 @@
+"""Brokers: where orders go. Paper (the default) simulates fills; live sends them through ccxt.
+
+**Paper.** An order decided at a bar's close is filled at the next price that existed after the
+decision: the open of the next bar, known once that bar is stored (the flow's next run). The fill
+pays half the spread, a fixed slippage and a square-root market impact, then the taker fee::
+
+    price = open * (1 ± (spread / 2 + slippage + impact * vol * sqrt(notional / bar_quote_volume)))
+    fee   = fee_rate * amount * price
+
+(+ for buys, - for sells; ``vol`` is the per-bar volatility of the decision bar). The spread is
+the configured assumption (``trading.spread``) since the simulated market has no order book; the
+spread risk check uses the same figure, labelled "assumed".
+
+**Live.** ``create_order`` with the client order id in ``params["clientOrderId"]``. Before any
+submission the broker asks the exchange for an order with that id (open and recent closed
+orders), and a ``DuplicateOrderId`` answer is read the same way: a restart after a crash finds
+the order it sent instead of sending it again. Live mode refuses to start without keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import ccxt
+
+from cryptobot.config import Settings, TradingSettings
+from cryptobot.errors import TradingError
+from cryptobot.trading.markets import MarketRules, simulated_rules
+from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus
+
+
+@dataclass(frozen=True)
+class Bar:
+    """The bar a paper order fills at."""
+
+    ts: datetime
+    open: float
+    volume: float  # base
+    volatility: float | None  # per-bar volatility known at the decision
+
+
+class PaperBroker:
+    mode = "paper"
+
+    def __init__(self, trading: TradingSettings) -> None:
+        self.fee_rate = trading.fee
+        self.spread_assumed = trading.spread
+        self.slippage = trading.slippage
+        self.impact = trading.impact
+
+    def rules(self, symbol: str) -> MarketRules:
+        return simulated_rules(symbol)
+
+    def spread(self, symbol: str) -> tuple[float | None, str]:
+        return self.spread_assumed, "assumed (paper)"
+
+    def submit(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
+        """The paper desk takes the order; it fills at the next bar (:meth:`fill`)."""
+        return order.moved_to(OrderStatus.SUBMITTED, when), []
+
+    def fill(self, order: Order, bar: Bar) -> tuple[Order, Fill]:
+        mid = bar.open
+        notional = order.remaining * mid
+        quote_volume = bar.volume * mid
+        impact = 0.0
+        if self.impact and bar.volatility and quote_volume > 0:
+            impact = self.impact * bar.volatility * math.sqrt(notional / quote_volume)
+        half_spread = self.spread_assumed / 2
+        slip = self.slippage + impact
+        sign = 1.0 if order.side == "buy" else -1.0
+        price = mid * (1 + sign * (half_spread + slip))
+        amount = order.remaining
+        fee = self.fee_rate * amount * price
+        fill = Fill(
+            trade_id=f"{order.client_order_id}-1",
+            order=order,
+            amount=amount,
+            price=price,
+            fee=fee,
+            ts=bar.ts,
+            reference_price=mid,
+            spread_cost=amount * mid * half_spread,
+            slippage_cost=amount * mid * slip,
+        )
+        filled = order.moved_to(
+            OrderStatus.FILLED, bar.ts, filled=order.amount, average_price=price, fee=fee
+        )
+        return filled, fill
+
+
+def live_client(settings: Settings) -> Any:
+    """An authenticated ccxt client for ``settings.exchange``; refuses without keys."""
+    from cryptobot.sources.ccxt_source import create_client
+
+    check_live_allowed(settings)
+    client = create_client(settings.exchange)
+    client.apiKey = settings.exchange_api_key.get_secret_value()
+    client.secret = settings.exchange_secret.get_secret_value()
+    return client
+
+
+def check_live_allowed(settings: Settings) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("CRYPTOBOT_EXCHANGE_API_KEY", settings.exchange_api_key),
+            ("CRYPTOBOT_EXCHANGE_SECRET", settings.exchange_secret),
+        )
+        if value is None or not value.get_secret_value()
+    ]
+    if missing:
+        raise TradingError(
+            f"live trading on {settings.exchange} refused: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set. Put the exchange keys in the "
+            "environment (or .env), or set trading.mode = paper."
+        )
+    if settings.source == "simulator":
+        raise TradingError(
+            "live trading refused: the configured source is the simulator, so the models would "
+            f"trade real money on {settings.exchange} from simulated prices. Set source = ccxt."
+        )
+
+
+class LiveBroker:
+    mode = "live"
+
+    def __init__(self, client: Any, *, lookback_ms: int = 7 * 24 * 3600 * 1000) -> None:
+        self.client = client
+        self.lookback_ms = lookback_ms
+        self._markets_loaded = False
+
+    def _markets(self) -> None:
+        if not self._markets_loaded:
+            self.client.load_markets()
+            self._markets_loaded = True
+
+    def rules(self, symbol: str) -> MarketRules:
+        self._markets()
+        return MarketRules.from_ccxt(self.client.market(symbol), self.client.precisionMode)
+
+    def spread(self, symbol: str) -> tuple[float | None, str]:
+        ticker = self.client.fetch_ticker(symbol)
+        bid, ask = ticker.get("bid"), ticker.get("ask")
+        if not bid or not ask:
+            return None, "no quote"
+        return (ask - bid) / ((ask + bid) / 2), "ticker"
+
+    def find(self, order: Order) -> dict | None:
+        """The exchange's record of our client order id, if it has one."""
+        since = self.client.milliseconds() - self.lookback_ms
+        for method, capability in (
+            ("fetch_open_orders", "fetchOpenOrders"),
+            ("fetch_closed_orders", "fetchClosedOrders"),
+        ):
+            if not self.client.has.get(capability):
+                continue
+            for found in getattr(self.client, method)(order.symbol, since):
+                if found.get("clientOrderId") == order.client_order_id:
+                    return found
+        return None
+
+    def submit(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
+        """Send ``order`` unless the exchange already has it; return its state and new fills."""
+        self._markets()
+        answer = self.find(order)
+        if answer is None:
+            try:
+                answer = self.client.create_order(
+                    order.symbol,
+                    "market",
+                    order.side,
+                    float(self.client.amount_to_precision(order.symbol, order.amount)),
+                    None,
+                    {"clientOrderId": order.client_order_id},
+                )
+            except ccxt.DuplicateOrderId:
+                answer = self.find(order)
+                if answer is None:
+                    raise TradingError(
+                        f"{order.symbol}: the exchange says order {order.client_order_id} exists "
+                        "but does not list it; check the exchange before the next run"
+                    ) from None
+            except (ccxt.InsufficientFunds, ccxt.InvalidOrder) as exc:
+                return order.moved_to(OrderStatus.REJECTED, when, reason=str(exc)[:300]), []
+            except ccxt.NetworkError as exc:
+                raise TradingError(
+                    f"{order.symbol}: could not reach {self.client.id} to send order "
+                    f"{order.client_order_id} ({type(exc).__name__}); it stays new and the next "
+                    "run sends it (the client order id keeps that safe)",
+                    retryable=True,
+                ) from None
+        return self.apply(order, answer, when)
+
+    def refresh(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
+        """Catch up with an open order (a partial fill, a cancel) on a later run."""
+        if order.exchange_order_id is None:
+            return self.submit(order, when)
+        answer = self.client.fetch_order(order.exchange_order_id, order.symbol)
+        return self.apply(order, answer, when)
+
+    def apply(self, order: Order, answer: dict, when: datetime) -> tuple[Order, list[Fill]]:
+        """The order after the exchange's answer, and the fills not seen before."""
+        status = CCXT_STATUS.get(answer.get("status") or "open", OrderStatus.SUBMITTED)
+        filled = float(answer.get("filled") or 0.0)
+        if status == OrderStatus.SUBMITTED and filled > 0:
+            status = OrderStatus.PARTIALLY_FILLED
+        fills = []
+        new_amount = filled - order.filled
+        if new_amount > 1e-12:
+            price = float(answer.get("average") or answer.get("price") or 0.0)
+            fee_total = float((answer.get("fee") or {}).get("cost") or 0.0)
+            fills.append(
+                Fill(
+                    # the cumulative amount filled names the increment: stable across re-reads
+                    trade_id=f"{order.client_order_id}-{filled:.8f}",
+                    order=order,
+                    amount=new_amount,
+                    price=price,
+                    fee=fee_total - order.fee,
+                    ts=when,
+                    fee_currency=(answer.get("fee") or {}).get("currency"),
+                )
+            )
+        changes = {
+            "filled": filled,
+            "average_price": answer.get("average") or order.average_price,
+            "fee": float((answer.get("fee") or {}).get("cost") or order.fee),
+            "exchange_order_id": str(answer.get("id")) if answer.get("id") else None,
+        }
+        if status == order.status:
+            return replace(order, updated_at=when, **changes), fills
+        return order.moved_to(status, when, **changes), fills
