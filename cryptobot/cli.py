@@ -661,6 +661,160 @@ def predict(
     console.print(f"resolved {result['resolved']} earlier prediction(s)", highlight=False)
 
 
+def _print_step(step: dict) -> None:
+    from rich.table import Table
+
+    if step["already_marked"]:
+        console.print(
+            f"{step['as_of']}: already traded (the account's last mark is later); nothing done",
+            highlight=False,
+        )
+        return
+    if step["decisions"]:
+        title = f"decisions at {step['as_of']} UTC ({step['mode']}, {step['strategy']})"
+        table = Table(title=title)
+        for column in ("symbol", "bar", "model", "prob_up", "action", "order", "why not"):
+            table.add_column(column, justify="right" if column in ("prob_up", "order") else "left")
+        for d in step["decisions"]:
+            table.add_row(
+                d["symbol"],
+                f"{d['bar_ts']:%Y-%m-%d %H:%M}",
+                f"v{d['model_version']}" if d["model_version"] else "–",
+                f"{d['prob_up']:.3f}" if d["prob_up"] is not None else "–",
+                d["action"],
+                f"{d['order_amount']:+.8g}" if d["action"] == "order" else "",
+                d["reason"] or "",
+            )
+        console.print(table)
+    if step["already_decided"]:
+        console.print(
+            f"{step['already_decided']} symbol(s) already decided for their newest bar "
+            "(re-run: nothing sent twice)",
+            highlight=False,
+        )
+    kill = " [bold red]KILL SWITCH: no new risk[/bold red]" if step["kill_switch"] else ""
+    console.print(
+        f"{step['mode']} account: equity {step['equity']:,.2f}, drawdown {step['drawdown']:.2%}, "
+        f"today {step['daily_pnl']:+,.2f}; {step['fills']} fill(s), {step['orders']} new "
+        f"order(s){kill}",
+        highlight=False,
+    )
+
+
+@app.command()
+def trade(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="Decide as of this UTC time (default: now; on the simulated market, the close "
+            "of its newest bar).",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        ),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
+    ] = None,
+    replay_days: Annotated[
+        float | None,
+        typer.Option(
+            "--replay-days",
+            help="Instead of one step: run the step at every bar close of the N days up to "
+            "--as-of, oldest first, as the hourly schedule would have.",
+            min=0,
+        ),
+    ] = None,
+) -> None:
+    """Trade the newest closed bar: each symbol's champion predicts it, the strategy sets a
+    target position, the risk limits check it, and the broker gets the order (paper by default:
+    filled at the next bar's open with fee, spread and slippage). Every decision is audited in
+    trade_decisions; re-running for the same bar sends nothing twice. Live trading needs
+    trading.mode = live and CRYPTOBOT_EXCHANGE_API_KEY / CRYPTOBOT_EXCHANGE_SECRET."""
+    from flows.trade import trade as trade_flow
+
+    settings = _run(load_settings, symbols=_symbols(symbols))
+    result = _run(
+        trade_flow,
+        as_of=as_of,
+        symbols=settings.symbols,
+        replay_days=replay_days,
+    )
+    if "replay" in result:
+        _print_replay(result["replay"])
+    else:
+        _print_step(result["step"])
+
+
+def _print_replay(replay: dict) -> None:
+    if replay["equity"] is None:
+        console.print(
+            f"replay {replay['start']} .. {replay['end']}: every bar was traded before; "
+            "nothing done",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
+        f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
+        f"fill(s); equity {replay['equity']:,.2f}, drawdown {replay['drawdown']:.2%} "
+        f"({replay['seconds']:.0f} s)",
+        highlight=False,
+    )
+
+
+class ReportPeriod(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+@app.command()
+def report(
+    period: Annotated[
+        ReportPeriod,
+        typer.Option(
+            help="daily: one UTC day; weekly: the 7 days ending with --day; monthly: the "
+            "calendar month containing --day."
+        ),
+    ] = ReportPeriod.daily,
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            help="The report's day, YYYY-MM-DD (default: yesterday in UTC; for a simulated "
+            "account, the last complete day of its simulated history).",
+            formats=["%Y-%m-%d"],
+        ),
+    ] = None,
+    send: Annotated[
+        bool | None,
+        typer.Option(
+            "--send/--no-send",
+            help="Send the report to Telegram (default: when CRYPTOBOT_TELEGRAM_BOT_TOKEN and "
+            "CRYPTOBOT_TELEGRAM_CHAT_ID are set; --send fails if they are not).",
+        ),
+    ] = None,
+) -> None:
+    """Write an HTML report of the trading account and the pipeline: equity and P&L, open
+    positions, trades, risk-limit use, model accuracy (live vs validation) and data quality.
+
+    One self-contained file (charts included) in data/reports/, e.g.
+    data/reports/daily-2025-12-31.html: open it in a browser. Examples: `cryptobot report`,
+    `cryptobot report --period weekly --day 2025-12-28`, `cryptobot report --no-send`.
+    """
+    from cryptobot.reports import headline_text
+    from flows.report import daily_report
+
+    result = _run(
+        daily_report,
+        period=period.value,
+        day=day.date().isoformat() if day else None,
+        send=send,
+    )
+    console.print(headline_text(result), highlight=False, soft_wrap=True)
+    sent = " (sent to Telegram)" if result["sent"] else ""
+    console.print(f"[green]report:[/green] {result['path']}{sent}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def demo(
     days: Annotated[
@@ -671,23 +825,42 @@ def demo(
     ] = 0.1,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config, 42).")] = None,
     train: Annotated[
-        bool, typer.Option("--train/--no-train", help="Train and gate the models too.")
+        bool,
+        typer.Option(
+            "--train/--no-train", help="Train and gate the models, then trade and report too."
+        ),
     ] = True,
+    replay_days: Annotated[
+        float,
+        typer.Option(help="Days of hourly trading replayed bar by bar after training (0: none)."),
+    ] = 30,
 ) -> None:
-    """Run the pipeline offline on the simulated market: ingest -> validate -> features -> status
-    -> train (walk-forward, MLflow, promotion gate), then print where to look."""
+    """Run the whole pipeline offline on the simulated market (labelled SIMULATED everywhere):
+    ingest -> validate -> features -> train (walk-forward, MLflow, promotion gate) -> replay the
+    hourly paper-trading flow over the last 30 days bar by bar -> daily report; then print where
+    to look. Seeded: a second run gives the same numbers and stores nothing twice."""
     from flows.demo import demo as demo_flow
 
     settings = load_settings()
-    result = _run(demo_flow, days=days, signal=signal, seed=seed, train=train)
+    result = _run(
+        demo_flow, days=days, signal=signal, seed=seed, train=train, replay_days=replay_days
+    )
     for summary in result["train"]:
         _print_training(summary)
+    if result.get("trade"):
+        _print_replay(result["trade"]["replay"])
+    report = result.get("report") or {}
+    app_dir = Path(__file__).resolve().parents[1] / "app"
     console.print(
         "\n[bold]Where to look[/bold]\n"
         f"  warehouse    {settings.warehouse}\n"
-        "  status       .venv/bin/cryptobot status\n"
+        + (f"  report       {report['path']}\n" if report.get("path") else "")
+        + "  status       .venv/bin/cryptobot status\n"
         '  features     .venv/bin/cryptobot sql "select * from marts.fct_features limit 5"\n'
         "  models       .venv/bin/cryptobot models\n"
+        '  trades       .venv/bin/cryptobot sql "select * from trades order by ts desc"\n'
+        f"  Streamlit    .venv/bin/streamlit run {app_dir / 'main.py'}, then open "
+        "http://localhost:8501\n"
         f"  MLflow UI    {_mlflow_ui_hint(settings)}\n"
         "  Prefect UI   .venv/bin/prefect server start, then open http://127.0.0.1:4200\n"
         "               (export PREFECT_API_URL=http://127.0.0.1:4200/api so runs are kept there)",

@@ -9,7 +9,9 @@ from cryptobot.errors import QualityGateError
 from flows._common import progress
 from flows.features import features
 from flows.ingest import ingest
+from flows.report import daily_report
 from flows.status import status
+from flows.trade import trade as trade_flow
 from flows.train import train as train_flow
 from flows.validate import validate
 
@@ -23,10 +25,13 @@ def demo(
     signal: float = DEMO_SIGNAL,
     seed: int | None = None,
     train: bool = True,
+    replay_days: float = 30,
 ) -> dict:
     """Simulate `days` (default: config) of market data, labelled SIMULATED, with a planted
     sentiment signal `signal`; validate it, build the features, log the warehouse status, and
-    (unless `train` is false) train the model families walk-forward and run the promotion gate."""
+    (unless `train` is false) train the model families walk-forward, run the promotion gate,
+    replay the hourly trading flow over the last `replay_days` days bar by bar (paper) and
+    write the daily report of the last day."""
     settings = load_settings()
     days = days if days is not None else settings.simulator.days
     seed = seed if seed is not None else settings.simulator.seed
@@ -50,4 +55,13 @@ def demo(
     built = features()
     status()
     trained = train_flow() if train else []
-    return {"ingest": ingested, "validate": validated, "features": built, "train": trained}
+    traded = trade_flow(replay_days=replay_days) if train and replay_days else None
+    report = daily_report(period="daily") if traded else None
+    return {
+        "ingest": ingested,
+        "validate": validated,
+        "features": built,
+        "train": trained,
+        "trade": traded,
+        "report": report,
+    }

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptobot.config import RiskLimits
 from cryptobot.warehouse.db import write_connection
 from tests.conftest import make_candles
 
+LIMITS = RiskLimits().model_dump()
 CHECK_NAMES = (
     "max_position_size",
     "max_daily_loss",
@@ -55,8 +57,10 @@ def seed_trading(
 ) -> SeededTrading:
     """Candles, predictions, decisions, orders, fills, positions and an equity curve.
 
-    Every 6th bar each symbol flips between long (5% of equity) and flat; the buy is filled at
-    the next bar's open with a 0.1% fee. At bar 36 each symbol's buy is blocked by the correlation check.
+    Every 6th bar each symbol flips between long (5% of equity) and flat; the order is filled at
+    the next bar's open with a 0.1% fee and booked in the next equity mark (as the engine
+    does); ``bars`` should not be a multiple of 6 plus 1, so no fill is left unbooked. At bar
+    36 each symbol's buy is blocked by the correlation check.
     """
     rng = np.random.default_rng(seed)
     t0 = pd.Timestamp(start)
@@ -75,9 +79,21 @@ def seed_trading(
     equity_rows = []
     peak = capital
     day_start: dict[pd.Timestamp, float] = {}
+    booking: list[tuple[str, str, float, float, float]] = []
     for bar in range(bars):
         bar_ts = t0 + bar * hour
         decided_at = bar_ts + hour
+        for symbol, side, amount, price, fee in booking:
+            if side == "buy":
+                entry[symbol] = price
+                cash -= amount * price + fee
+                holdings[symbol] += amount
+            else:
+                realized[symbol] += amount * (price - entry[symbol])
+                cash += amount * price - fee
+                holdings[symbol] -= amount
+            fees[symbol] += fee
+        booking = []
         for symbol in symbols:
             row = candles[(candles["symbol"] == symbol) & (candles["ts"] == bar_ts)].iloc[0]
             nxt = candles[(candles["symbol"] == symbol) & (candles["ts"] == decided_at)].iloc[0]
@@ -107,7 +123,13 @@ def seed_trading(
             )
             decision_id = f"{mode}:{strategy}:{exchange}:{symbol}:1h:{bar_ts.isoformat()}"
             want_long = (bar // 6) % 2 == 0
-            equity_now = cash + sum(holdings[s] * row["close"] for s in symbols)
+            closes = {
+                s: float(
+                    candles[(candles["symbol"] == s) & (candles["ts"] == bar_ts)]["close"].iloc[0]
+                )
+                for s in symbols
+            }
+            equity_now = cash + sum(holdings[s] * closes[s] for s in symbols)
             target = round(0.05 * equity_now / row["close"], 5) if want_long else 0.0
             delta = target - holdings[symbol] if bar % 6 == 0 else 0.0
             rejected = bar == 36
@@ -115,8 +137,12 @@ def seed_trading(
                 {
                     "name": name,
                     "passed": not (rejected and name == "correlation_limit"),
-                    "value": 0.8 if name == "correlation_limit" and rejected else 0.01,
-                    "limit": 0.7 if name == "correlation_limit" else 0.05,
+                    # inside every limit (half of it; twice the liquidity minimum), except the
+                    # correlation check that blocks bar 36
+                    "value": 0.8
+                    if name == "correlation_limit" and rejected
+                    else LIMITS[name] * (2.0 if name == "liquidity_minimum" else 0.5),
+                    "limit": LIMITS[name],
                     "detail": "",
                 }
                 for name in CHECK_NAMES
@@ -180,15 +206,9 @@ def seed_trading(
                             "created_at": decided_at + hour,
                         }
                     )
-                    if side == "buy":
-                        entry[symbol] = price
-                        cash -= amount * price + fee
-                        holdings[symbol] += amount
-                    else:
-                        realized[symbol] += amount * (price - entry[symbol])
-                        cash += amount * price - fee
-                        holdings[symbol] -= amount
-                    fees[symbol] += fee
+                    # booked at the next mark, as the engine does: the fill's price (the
+                    # next bar's open) is known once that bar has closed
+                    booking.append((symbol, side, amount, price, fee))
                 else:
                     cid = None
             decisions.append(
@@ -220,9 +240,7 @@ def seed_trading(
                 }
             )
         marks = {
-            s: float(
-                candles[(candles["symbol"] == s) & (candles["ts"] == bar_ts)]["close"].iloc[0]
-            )
+            s: float(candles[(candles["symbol"] == s) & (candles["ts"] == bar_ts)]["close"].iloc[0])
             for s in symbols
         }
         value = sum(holdings[s] * marks[s] for s in symbols)

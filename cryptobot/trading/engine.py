@@ -487,7 +487,8 @@ class Trader:
                 row["action"] = "blocked"
                 row["reason"] = f"blocked by {', '.join(failed)}"
                 return decision
-        delta = rules.round_amount(wanted - current)
+        # closing goes to exactly zero (what is held is already on the market's steps)
+        delta = -current if abs(wanted) < DUST else rules.round_amount(wanted - current)
         band = settings.trading.rebalance_threshold * allocation
         if abs(delta) < DUST:
             row.update(action="hold", reason="at target")

@@ -24,7 +24,8 @@ class MarketRules:
 
     def round_amount(self, amount: float) -> float:
         """``amount`` rounded towards zero to the step (an order never exceeds what was sized)."""
-        steps = math.floor(abs(amount) / self.amount_step + 1e-9)
+        # 1e-6 of a step absorbs float error (a position of 1.9e9 steps is off by ~1e-7 steps)
+        steps = math.floor(abs(amount) / self.amount_step + 1e-6)
         decimals = max(0, -math.floor(math.log10(self.amount_step)) + 1)
         return math.copysign(round(steps * self.amount_step, decimals), amount)
 

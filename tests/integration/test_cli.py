@@ -24,6 +24,8 @@ COMMANDS = [
     "models",
     "promote",
     "predict",
+    "trade",
+    "report",
     "demo",
 ]
 

@@ -36,5 +36,15 @@ def test_deployment_entrypoint_parameters_and_schedule(deployment, monkeypatch):
 
 def test_every_flow_has_a_deployment():
     entrypoints = {d["entrypoint"] for d in DEPLOYMENTS}
-    for module in ("ingest", "features", "validate", "import_file", "train", "predict", "demo"):
+    for module in (
+        "ingest",
+        "features",
+        "validate",
+        "import_file",
+        "train",
+        "predict",
+        "trade",
+        "report",
+        "demo",
+    ):
         assert any(e.startswith(f"flows/{module}.py:") for e in entrypoints), module
