@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-.PHONY: install demo test lint bench constraints clean
+.PHONY: install browser demo test lint bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -23,7 +23,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cryptobot demo
 
-test: $(STAMP)
+# The Streamlit app's browser test screenshots each page with Debian's headless chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (headless browser for the app's screenshot test)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is missing: run 'sudo apt-get install chromium' (the app's browser test needs it)"; \
+		fi; }
+
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)

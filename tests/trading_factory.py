@@ -285,7 +285,7 @@ def seed_trading(
     market = candles.assign(
         exchange=exchange,
         timeframe="1h",
-        source="simulator",
+        source="simulated",
         fetched_at=candles["ts"] + hour,
         available_at=candles["ts"] + hour,
         batch_id="seed",

@@ -95,5 +95,3 @@ def test_delivery_is_retried_only_when_a_later_attempt_may_succeed():
     assert retry_unless_known(None, None, refused) is False
     assert retry_unless_known(None, None, config) is False
     assert retry_unless_known(None, None, unknown) is True
-
-

@@ -351,3 +351,28 @@ def test_cli_trade_runs_the_flow_and_a_rerun_sends_nothing(account: Settings, pr
     assert "6 bar(s) (2 traded before)" in replayed.stdout, replayed.stdout
     equity = query(account, "select ts from equity_curve order by ts")["ts"]
     assert list(equity) == [pd.Timestamp(moment + k * HOUR) for k in range(4)]
+
+
+def test_warehouse_writes_hold_the_one_global_concurrency_slot(account: Settings, prefect_harness):
+    from prefect.client.orchestration import get_client
+
+    from flows._common import WAREHOUSE_WRITES
+    from flows.trade import trade
+
+    holding = []
+
+    def spy(*args, **kwargs):  # what the slot looks like while a step writes
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
+        holding.append((limit.limit, limit.active_slots))
+        return real(*args, **kwargs)
+
+    import cryptobot.trading.engine as engine
+
+    real = engine._write_decision
+    engine._write_decision = spy
+    try:
+        trade(as_of=default_as_of(account) - 40 * HOUR)
+    finally:
+        engine._write_decision = real
+    assert holding and set(holding) == {(1, 1)}  # one slot, taken by the step

@@ -1,0 +1,211 @@
+"""Time each page of the Streamlit app: ``python benchmarks/bench_app.py [--warehouse PATH]``.
+
+The goal (issue 4): every page opens in under 2 s on the demo warehouse (``make demo``).
+Per page, each figure the median of ``--repeat`` runs:
+
+* **script**: the page's script run by ``streamlit.testing.v1.AppTest`` in a fresh Python
+  process (Streamlit imported and AppTest's component scan done first, as in a running
+  server): *cold* is the first run (the app's imports, empty caches, every query), *warm* the
+  second (cached results).
+* **browser** (when Debian's ``chromium`` is installed): ``streamlit run app/main.py`` served
+  fresh, the page looked at in headless Chromium until its script has finished and every chart
+  has drawn (``tests/app_browser.py``). *first open*: the page's URL as the first request to a
+  freshly started server (the frontend's first load and the app's imports, paid once per
+  server process, plus the page's queries); *click, cold*: the running app showing another
+  page, the page's sidebar link clicked (its queries not cached yet: what a user waits for);
+  *click, warm*: away and back (cached).
+
+The goal is checked on *script cold* and *click, cold*.
+
+The warehouse (default ``data/warehouse.duckdb``) and the MLflow store beside it
+(``--data-dir``, default the warehouse's folder) are copied to a temporary folder first and
+migrated there, so nothing is written to them and a one-off migration is not timed
+(``--in-place`` reads them where they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python benchmarks/bench_app.py` puts only benchmarks/ first
+    sys.path.insert(0, str(ROOT))
+
+from app.navigation import PAGES  # noqa: E402
+from cryptobot.warehouse.db import write_connection  # noqa: E402
+
+GOAL = 2.0
+CHILD = """
+import json, os, sys, time
+sys.path.insert(0, {root!r})
+import streamlit  # noqa: F401 - imported before timing, as in a running server
+from streamlit.testing.v1 import AppTest
+# AppTest scans every installed distribution for components on its first run (~0.5 s); a
+# server does that once at start, so it is done here before timing, on an empty script
+warm = AppTest.from_string("pass").run()
+at = AppTest.from_file({page!r}, default_timeout=120)
+at._bidi_component_manager = warm._bidi_component_manager
+times = []
+for _ in range(2):
+    started = time.perf_counter()
+    at.run()
+    times.append(time.perf_counter() - started)
+print(json.dumps({{
+    "cold": times[0], "warm": times[1],
+    "exceptions": [e.value for e in at.exception],
+    "errors": [e.value for e in at.error],
+    "title": [t.value for t in at.title],
+}}))
+"""
+
+
+def prepare(warehouse: Path, data_dir: Path, in_place: bool, tmp: Path) -> tuple[Path, Path]:
+    """The warehouse and data dir to time: copies under ``tmp`` unless ``in_place``."""
+    if in_place:
+        return warehouse, data_dir
+    copy_dir = tmp / "data"
+    copy_dir.mkdir()
+    for source in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
+        if source.exists():
+            shutil.copy2(source, copy_dir / source.name)
+    mlflow_db = data_dir / "mlflow.db"
+    if mlflow_db.exists():
+        shutil.copy2(mlflow_db, copy_dir / "mlflow.db")
+    copied = copy_dir / warehouse.name
+    with write_connection(copied):  # migrate the copy now, not inside a timed run
+        pass
+    return copied, copy_dir
+
+
+def script_times(env: dict[str, str], page_path: str) -> dict:
+    code = CHILD.format(root=str(ROOT), page=str(ROOT / "app" / page_path))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"{page_path}: the page run failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+async def browser_times(chromium: str, env: dict[str, str], tmp: Path, repeat: int) -> dict:
+    """Per page, median seconds until drawn: ``first`` (the first request to a fresh server:
+    frontend load, the app's imports, empty caches), ``click`` (a fresh server showing another
+    page, then the sidebar link clicked: the page's queries uncached) and ``again`` (away and
+    back by the sidebar: cached)."""
+    from tests.app_browser import chromium_page, streamlit_server
+
+    keys = ("first", "click", "again")
+    times = {p.title: {k: [] for k in keys} for p in PAGES}
+    states: dict[str, set[str]] = {p.title: set() for p in PAGES}
+    async with chromium_page(chromium, tmp / "profile") as page:
+        for run in range(repeat):
+            for spec in PAGES:
+                other = PAGES[1] if spec is PAGES[0] else PAGES[0]
+                with streamlit_server(env, tmp / f"first-{run}-{spec.url_path}.log") as base:
+                    first = await page.open(base + spec.url, title=spec.title)
+                with streamlit_server(env, tmp / f"click-{run}-{spec.url_path}.log") as base:
+                    await page.open(base + other.url, title=other.title)
+                    click = await page.click(spec.title)
+                    await page.click(other.title)
+                    again = await page.click(spec.title)
+                for key, result in zip(keys, (first, click, again), strict=True):
+                    times[spec.title][key].append(result["seconds"])
+                    states[spec.title].add(result["state"])
+                    if result["exceptions"]:
+                        states[spec.title].add("EXCEPTION")
+    return {
+        title: {k: statistics.median(v) for k, v in value.items()}
+        | {"state": ",".join(sorted(states[title]))}
+        for title, value in times.items()
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warehouse", type=Path, default=ROOT / "data" / "warehouse.duckdb")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the warehouse's")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per page (median)")
+    parser.add_argument("--in-place", action="store_true", help="do not copy the warehouse")
+    parser.add_argument("--no-browser", action="store_true", help="script timings only")
+    args = parser.parse_args()
+    warehouse = args.warehouse.resolve()
+    data_dir = (args.data_dir or warehouse.parent).resolve()
+    if not warehouse.is_file():
+        print(f"no warehouse at {warehouse}: run `make demo` first (or pass --warehouse)")
+        return 0
+    chromium = None if args.no_browser else shutil.which("chromium")
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp_name:
+        tmp = Path(tmp_name)
+        warehouse, data_dir = prepare(warehouse, data_dir, args.in_place, tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOBOT_")} | {
+            "CRYPTOBOT_WAREHOUSE": str(warehouse),
+            "CRYPTOBOT_DATA_DIR": str(data_dir),
+        }
+        size = warehouse.stat().st_size / 1e6
+        print(f"warehouse {warehouse} ({size:.0f} MB), MLflow store {data_dir / 'mlflow.db'}")
+        print(f"median of {args.repeat} run(s) per page")
+        script: dict[str, dict] = {}
+        for spec in PAGES:
+            runs = [script_times(env, spec.path) for _ in range(args.repeat)]
+            problems = [p for run in runs for p in run["exceptions"] + run["errors"]]
+            script[spec.title] = {
+                "cold": statistics.median(r["cold"] for r in runs),
+                "warm": statistics.median(r["warm"] for r in runs),
+                "problems": problems,
+            }
+        browser = asyncio.run(browser_times(chromium, env, tmp, args.repeat)) if chromium else {}
+    header = f"{'page':<14}{'script cold':>12}{'script warm':>12}"
+    if browser:
+        header += f"{'first open':>12}{'click, cold':>13}{'click, warm':>13}"
+    print(header)
+    slow = []
+    for spec in PAGES:
+        s = script[spec.title]
+        line = f"{spec.title:<14}{s['cold']:>10.2f} s{s['warm']:>10.2f} s"
+        worst = s["cold"]
+        if browser:
+            b = browser[spec.title]
+            line += f"{b['first']:>10.2f} s{b['click']:>11.2f} s{b['again']:>11.2f} s"
+            worst = max(worst, b["click"])
+            if b["state"] != "ready":
+                line += f"  ({b['state']})"
+        if s["problems"]:
+            line += f"  PROBLEMS: {s['problems']}"
+        print(line)
+        if worst >= GOAL:
+            slow.append(spec.title)
+    if not browser:
+        print("(no browser timings: " + ("--no-browser" if args.no_browser else
+              "`chromium` not installed: apt-get install chromium") + ")")  # fmt: skip
+    print(
+        f"goal < {GOAL:.0f} s per page (script cold"
+        + (" and click, cold" if browser else "")
+        + "): "
+        + ("met by every page" if not slow else f"NOT met by {', '.join(slow)}")
+    )
+    if browser:
+        print(
+            "first open = the first request to a freshly started server (loads the frontend "
+            "and imports the app once per server process); click = opening the page from the "
+            "sidebar of the running app, cold = its queries not cached yet."
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

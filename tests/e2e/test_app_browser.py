@@ -1,0 +1,87 @@
+"""The Streamlit app served for real and looked at in headless Chromium, page by page.
+
+``streamlit run app/main.py`` starts on a free port against the shared app warehouse
+(``tests/app_warehouse.py``); once ``/_stcore/health`` answers, one headless Chromium (Debian's
+``chromium``) opens every page at its URL and takes a 1400x1000 screenshot, which must not be
+blank: enough distinct colours and drawn pixels, and the SIMULATED banner's amber among them.
+The page itself must show its title, the banner, no exception and no "Page not found" dialog.
+Chromium is driven over the DevTools protocol (see ``tests/app_browser.py`` for why not
+``--screenshot``). The screenshots stay in the test's tmp directory (printed with ``-s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from app.navigation import PAGES
+from app.ui import BANNER_RGB
+from tests.app_browser import (
+    INSTALL_HINT,
+    WINDOW,
+    chromium_page,
+    chromium_path,
+    image_stats,
+    streamlit_server,
+)
+from tests.app_warehouse import app_warehouse
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        pytest.fail(
+            "headless Chromium is needed for the app's browser test and `chromium` is not on "
+            f"PATH: {INSTALL_HINT}; `make test` installs it"
+        )
+    return path
+
+
+async def _visit(chromium: str, base: str, out: Path) -> dict[str, dict]:
+    """Each page by its URL (screenshot taken), then one page by its sidebar link."""
+    facts = {}
+    async with chromium_page(chromium, out / "profile") as page:
+        for spec in PAGES:
+            facts[spec.title] = await page.open(base + spec.url, title=spec.title)
+            await page.screenshot(out / f"{spec.url_path}.png")
+        facts["click"] = await page.click(PAGES[1].title)
+    return facts
+
+
+def test_every_page_renders_in_headless_chromium(chromium, tmp_path_factory, tmp_path):
+    built = app_warehouse(tmp_path_factory)
+    with streamlit_server(built.env, tmp_path / "server.log") as base:
+        facts = asyncio.run(_visit(chromium, base, tmp_path))
+    problems = []
+    for spec in PAGES:
+        fact = facts[spec.title]
+        png = tmp_path / f"{spec.url_path}.png"
+        stats = image_stats(png, BANNER_RGB)
+        print(f"{spec.title:<13} {base}{spec.url} {fact} {stats} {png}")
+        if fact["state"] != "ready":
+            problems.append(f"{spec.title}: not drawn in time ({fact['state']})")
+        if fact["title"] != spec.title:
+            problems.append(f"{spec.title}: the page's title is {fact['title']!r}")
+        if fact["dialogs"]:
+            problems.append(f"{spec.title}: a dialog covers the page: {fact['dialogs']}")
+        if fact["exceptions"]:
+            problems.append(f"{spec.title}: Streamlit shows {fact['exceptions']} exception(s)")
+        if not fact["banners"]:
+            problems.append(f"{spec.title}: no SIMULATED banner in the page")
+        if tuple(stats["size"]) != WINDOW:
+            problems.append(f"{spec.title}: the screenshot is {stats['size']}, not {WINDOW}")
+        if stats["colours"] < 40 or stats["drawn"] < 0.03:
+            problems.append(f"{spec.title}: the screenshot looks blank: {stats} ({png})")
+        if stats["banner"] < 5_000:
+            problems.append(f"{spec.title}: no banner amber in the screenshot: {stats} ({png})")
+    click = facts["click"]
+    if click["state"] != "ready" or click["title"] != PAGES[1].title or click["exceptions"]:
+        problems.append(f"the sidebar link to {PAGES[1].title} did not open it: {click}")
+    assert not problems, "\n".join(problems)
+    # the charts drew (canvas or svg inside every Vega embed) where the pages have them
+    assert all(facts[title]["charts"] >= 2 for title in ("Overview", "Market", "Models", "Risk"))

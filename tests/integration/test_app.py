@@ -1,0 +1,383 @@
+"""The Streamlit app, page by page, through ``streamlit.testing.v1.AppTest`` (in process).
+
+Every page runs on the shared app warehouse (``tests/app_warehouse.py``: a trained BTC/USDT
+model with live predictions, and ``seed_trading``'s ETH/SOL paper account) and must show its
+title, the SIMULATED banner, its charts and tables with the figures the fixture wrote, and
+react to its pickers and filters. On a missing or empty warehouse every page must say what to
+run, never raise, and leave no connection open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import ui
+from app.navigation import PAGES as NAVIGATION
+from cryptobot.warehouse.db import read_connection, write_connection
+from models.metrics import ROADMAP_TARGETS
+from tests.app_warehouse import BTC, GAP, MODEL, PREDICTED_BARS, AppWarehouse, app_warehouse
+from tests.trading_factory import seed_trading
+
+pytestmark = pytest.mark.integration
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+PAGES = {page.title: page.path for page in NAVIGATION}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> AppWarehouse:
+    return app_warehouse(tmp_path_factory)
+
+
+@pytest.fixture
+def seeded_env(built: AppWarehouse, monkeypatch: pytest.MonkeyPatch) -> AppWarehouse:
+    """The app warehouse in the environment (conftest clears CRYPTOBOT_* before each test)."""
+    for name, value in built.env.items():
+        monkeypatch.setenv(name, value)
+    return built
+
+
+def open_page(title: str) -> AppTest:
+    """The app, switched to the page ``title``, run once; it must not raise."""
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.run()
+    if title != "Overview":
+        at.switch_page(PAGES[title]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs of the page's Altair charts."""
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def has_banner(at: AppTest) -> bool:
+    return any("cryptobot-simulated" in m.value and ui.BANNER_TEXT in m.value for m in at.markdown)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def table(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first table on the page with all of ``columns``."""
+    for frame in at.dataframe:
+        value = frame.value
+        if all(c in value.columns for c in columns):
+            return value
+    raise AssertionError(
+        f"no table with columns {columns}: {[list(f.value.columns) for f in at.dataframe]}"
+    )
+
+
+def texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+# -- every page ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("title", list(PAGES))
+def test_every_page_opens_with_its_title_the_banner_and_no_error(seeded_env, title):
+    at = open_page(title)
+    assert [t.value for t in at.title] == [title]
+    assert has_banner(at), f"{title}: no SIMULATED banner"
+    if title == "Data quality":  # the fixture's failed SOL validation is the only error shown
+        assert len(at.error) == 1 and "SOL/USDT" in at.error[0].value
+    else:
+        assert not at.error, texts(at.error)
+
+
+# -- Overview -----------------------------------------------------------------------------------
+
+
+def test_overview_shows_equity_pnl_drawdown_and_open_positions(seeded_env):
+    at = open_page("Overview")
+    equity = seeded_env.seeded.equity
+    last = equity.iloc[-1]
+    capital = 10_000.0
+    assert metric(at, "Equity") == ui.money(last["equity"])
+    assert metric(at, "Total P&L") == ui.money(last["equity"] - capital, signed=True)
+    assert metric(at, "Today") == ui.money(last["daily_pnl"], signed=True)
+    assert metric(at, "Drawdown") == ui.pct(last["drawdown"])
+    realized = float(metric(at, "Realized P&L").replace(",", ""))
+    unrealized = float(metric(at, "Unrealized P&L").replace(",", ""))
+    assert realized + unrealized == pytest.approx(last["equity"] - capital, abs=0.02)
+    specs = charts(at)
+    assert len(specs) == 2  # equity and drawdown
+    positions = table(at, "symbol", "amount", "unrealized_pnl")
+    with read_connection(seeded_env.settings.warehouse) as con:
+        held = con.execute("select symbol from positions where amount <> 0 order by 1").fetchall()
+    assert sorted(positions["symbol"]) == [s for (s,) in held] and len(held) == 2
+    assert "PAPER" in texts(at.markdown)
+    assert metric(at, "Registered models") == "1"
+
+
+# -- Market -------------------------------------------------------------------------------------
+
+
+def _last_close(built: AppWarehouse, symbol: str) -> float:
+    with read_connection(built.settings.warehouse) as con:
+        return con.execute(
+            "select arg_max(close, ts) from market_data where symbol = ?", [symbol]
+        ).fetchall()[0][0]
+
+
+def test_market_draws_candles_with_bollinger_rsi_and_macd_and_follows_the_pickers(seeded_env):
+    at = open_page("Market")
+    assert at.selectbox(key="market_symbol").value == BTC
+    assert set(at.selectbox(key="market_symbol").options) == {BTC, "ETH/USDT", "SOL/USDT"}
+    specs = charts(at)
+    assert len(specs) == 3
+    dumped = [json.dumps(spec) for spec in specs]
+    assert "bb_upper" in dumped[0] and "high" in dumped[0]
+    assert "rsi_14" in dumped[1] and "macd_signal" in dumped[2]
+    assert "720 bars" in texts(at.caption)  # 30 days of 1h bars
+    assert metric(at, "Close") == ui.number(_last_close(seeded_env, BTC), ",.4f")
+
+    at.segmented_control(key="market_range").set_value("All")
+    rerun(at)
+    caption = texts(at.caption)
+    assert "1,440 bars" in caption and "merged into" in caption  # 60 days, > 400 candles
+
+    at.selectbox(key="market_symbol").set_value("ETH/USDT")
+    rerun(at)
+    assert metric(at, "Close") == ui.number(_last_close(seeded_env, "ETH/USDT"), ",.4f")
+    assert "65 bars" in texts(at.caption)
+    assert has_banner(at)
+
+
+# -- Models -------------------------------------------------------------------------------------
+
+
+def test_models_compares_runs_shows_champion_history_targets_and_live_predictions(seeded_env):
+    at = open_page("Models")
+    versions = seeded_env.versions
+    assert at.selectbox(key="models_model").value == MODEL
+    assert metric(at, "Champion") == f"v{versions['xgboost']} xgboost"
+
+    runs = table(at, "family", "cv/directional_accuracy", "holdout/directional_accuracy")
+    assert list(runs["family"]) == ["persistence", "always_up", "zero_return", "xgboost"]
+    assert [str(v) for v in runs["version"]] == [versions[f] for f in runs["family"]]
+    assert runs["cv/directional_accuracy"].between(0, 1).all()
+
+    history = table(at, "promoted_at", "promoted_by", "reason")
+    override = history[history["version"].astype(str) == versions["persistence"]].iloc[0]
+    assert override["promoted_by"] == "override by tester"
+    assert override["reason"] == "app test override"
+    assert not override["current"]
+    gate = history[history["version"].astype(str) == versions["xgboost"]].iloc[0]
+    assert gate["current"] and gate["promoted_by"] == "gate"
+    assert str(gate["previous_champion"]) == versions["persistence"]
+    gates = table(at, "decided_at", "decision", "challenger")
+    assert list(gates["decision"]) == ["promoted"] and list(gates["challenger"]) == ["xgboost"]
+
+    targets = table(at, "metric", "target", "walk-forward", "holdout")
+    assert list(targets["metric"]) == list(ROADMAP_TARGETS)
+    assert targets["walk-forward"].notna().all()
+
+    assert metric(at, "Predictions") == f"{PREDICTED_BARS:,}"
+    assert metric(at, "Resolved") == f"{PREDICTED_BARS - 1:,}"
+    with read_connection(seeded_env.settings.warehouse) as con:
+        live = con.execute(
+            "select avg(correct::int) from ml_predictions where model_name = ? and "
+            "model_version = ?",
+            [MODEL, versions["xgboost"]],
+        ).fetchall()[0][0]
+    assert metric(at, "Live accuracy") == ui.pct(live)
+    # runs compared, folds, predicted vs actual, rolling accuracy
+    assert len(charts(at)) == 4
+
+    at.segmented_control(key="models_fold_metric").set_value("sharpe")
+    rerun(at)
+    assert '"sharpe"' in json.dumps(charts(at)[1])
+
+
+# -- Trades -------------------------------------------------------------------------------------
+
+
+def test_trades_shows_orders_fills_and_the_audit_trail_and_filters_them(seeded_env):
+    seeded = seeded_env.seeded
+    fills_written = seeded.trades
+    at = open_page("Trades")
+    orders = table(at, "client_order_id", "status", "filled")
+    fills = table(at, "price", "reference_price", "slippage_cost")
+    decisions = table(at, "action", "failed_checks")
+    assert len(orders) == seeded.orders
+    assert len(fills) == len(fills_written)
+    assert len(decisions) == seeded.decisions
+    assert sorted(fills["id"]) == sorted(fills_written["id"])
+    assert metric(at, "Decisions") == f"{seeded.decisions:,}"
+
+    at.multiselect(key="trades_symbols").set_value(["ETH/USDT"])
+    rerun(at)
+    eth = fills_written[fills_written["symbol"] == "ETH/USDT"]
+    assert len(table(at, "price", "reference_price")) == len(eth)
+    assert set(table(at, "action", "failed_checks")["symbol"]) == {"ETH/USDT"}
+
+    at.multiselect(key="trades_symbols").set_value([])
+    at.multiselect(key="trades_sides").set_value(["buy"])
+    rerun(at)
+    buys = table(at, "price", "reference_price")
+    assert len(buys) == (fills_written["side"] == "buy").sum() and set(buys["side"]) == {"buy"}
+    assert set(table(at, "client_order_id", "status")["side"]) == {"buy"}
+
+    at.multiselect(key="trades_sides").set_value([])
+    at.multiselect(key="trades_actions").set_value(["blocked"])
+    rerun(at)
+    blocked = table(at, "action", "failed_checks")
+    assert len(blocked) == 2 and set(blocked["failed_checks"]) == {"correlation_limit"}
+    checks = table(at, "name", "result", "value", "limit")
+    assert len(checks) == 8
+    failed = checks[checks["result"] == "FAILED"]
+    assert list(failed["name"]) == ["correlation_limit"]
+
+    at.multiselect(key="trades_actions").set_value([])
+    first_day = seeded.start.date()
+    at.date_input(key="trades_dates").set_value((first_day, first_day))
+    rerun(at)
+    on_day = fills_written[fills_written["ts"].dt.date == first_day]
+    assert len(table(at, "price", "reference_price")) == len(on_day) > 0
+
+
+# -- Risk ---------------------------------------------------------------------------------------
+
+
+def test_risk_shows_limit_use_drawdown_and_the_correlation_heatmap(seeded_env):
+    at = open_page("Risk")
+    settings = seeded_env.settings
+    last = seeded_env.seeded.equity.iloc[-1]
+    limits = table(at, "limit_name", "value_text", "limit_text", "use", "status")
+    assert list(limits["limit_name"]) == list(settings.risk.model_dump())
+    by_name = limits.set_index("limit_name")
+    assert by_name.loc["max_drawdown", "value_text"] == f"{last['drawdown']:.2%}"
+    assert by_name.loc["max_drawdown", "status"] == "ok"
+    assert by_name.loc["leverage_limit", "value_text"] == (
+        f"{last['gross_exposure'] / last['equity']:.2f}x"
+    )
+    assert by_name.loc["correlation_limit", "limit_text"] == "0.70"
+
+    specs = charts(at)
+    heatmap = next(s for s in specs if "corr" in json.dumps(s) and "rect" in json.dumps(s))
+    assert heatmap["layer"][0]["encoding"]["x"]["sort"] == [BTC, "ETH/USDT", "SOL/USDT"]
+    assert len(specs) == 3  # limit use, drawdown, heatmap
+
+    blocked = table(at, "name", "failures", "last_failure")
+    assert blocked.set_index("name").loc["correlation_limit", "failures"] == 2
+
+
+# -- Data quality -------------------------------------------------------------------------------
+
+
+def test_data_quality_shows_freshness_gaps_quarantine_and_validation(seeded_env):
+    at = open_page("Data quality")
+    fresh = table(at, "status", "behind", "measured_against").set_index("symbol")
+    assert fresh.loc[BTC, "status"] == "fresh"  # the newest simulated bar
+    assert fresh.loc["ETH/USDT", "status"] == "stale"  # 7 bars before it
+    assert (fresh["measured_against"] == "newest simulated bar").all()
+    assert fresh.loc["SOL/USDT", "missing_bars"] == len(GAP)
+    gaps = table(at, "after", "before", "missing_bars")
+    assert len(gaps) == 1 and gaps.iloc[0]["missing_bars"] == len(GAP)
+    assert gaps.iloc[0]["symbol"] == "SOL/USDT"
+    quarantine = table(at, "table_name", "reason", "rows")
+    assert quarantine.iloc[0]["reason"] == "high < low" and quarantine.iloc[0]["rows"] == 2
+    validation = table(at, "result", "failures", "run_at").set_index("symbol")
+    assert validation.loc["SOL/USDT", "result"] == "FAILED"
+    assert validation.loc["ETH/USDT", "result"] == "passed"
+    assert metric(at, "Gaps") == "1"
+    assert metric(at, "Quarantined rows") == "2"
+    batches = table(at, "source", "inserted", "quarantined")
+    assert set(batches["table_name"]) == {"market_data", "sentiment"}
+
+
+# -- empty and missing warehouses ---------------------------------------------------------------
+
+
+EMPTY_STATES = {
+    "Overview": "No trades yet",
+    "Market": "No market data yet",
+    "Models": "cryptobot train",
+    "Trades": "No trades yet",
+    "Risk": "No trades yet",
+    "Data quality": "No market data yet",
+}
+
+
+def test_every_page_on_a_missing_warehouse_says_what_to_run(settings):
+    assert not settings.warehouse.exists()
+    for title in PAGES:
+        at = open_page(title)
+        assert [t.value for t in at.title] == [title]
+        info = texts(at.info)
+        expected = "cryptobot train" if title == "Models" else "cryptobot ingest"
+        assert expected in info, (title, info)
+        assert not at.error and not has_banner(at)
+    assert not settings.warehouse.exists()  # read-only: nothing was created
+
+
+def test_every_page_on_an_empty_warehouse_shows_its_empty_state(settings):
+    with write_connection(settings.warehouse):
+        pass  # an empty, migrated warehouse
+    for title in PAGES:
+        at = open_page(title)
+        info = texts(at.info)
+        assert EMPTY_STATES[title] in info, (title, info)
+        assert not at.error and not has_banner(at)
+    # no connection was kept: a writer in this process gets the file at once
+    with write_connection(settings.warehouse, timeout=1) as con:
+        assert con.execute("select count(*) from market_data").fetchall() == [(0,)]
+
+
+def test_risk_limits_are_measured_without_trades_too(settings):
+    """No account yet: the limits table still lists every limit, marked 'no data'."""
+    from app.risk import limit_use
+
+    use = limit_use(None, pd.DataFrame(), settings.risk)
+    assert list(use["limit_name"]) == list(settings.risk.model_dump())
+    assert set(use["status"]) == {"no data"} and use["use"].map(math.isnan).all()
+
+
+HOLD_WRITE_LOCK = """
+import sys, time
+from pathlib import Path
+from cryptobot.warehouse.db import write_connection
+with write_connection(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_page_waits_for_a_busy_writer_instead_of_failing(settings):
+    """Rule 6: while a flow (another process) holds the write lock, a page waits and then
+    shows its data; the user never sees a lock error."""
+    seeded = seed_trading(settings.warehouse, bars=12)
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(settings.warehouse), "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        at = open_page("Trades")
+        waited = time.monotonic() - started
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
+    assert not at.error, texts(at.error)
+    assert len(table(at, "client_order_id", "status", "filled")) == seeded.orders
+    assert waited > 1.0  # it did wait for the writer
