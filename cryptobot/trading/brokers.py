@@ -184,7 +184,8 @@ class LiveBroker:
                         "but does not list it; check the exchange before the next run"
                     ) from None
             except (ccxt.InsufficientFunds, ccxt.InvalidOrder) as exc:
-                return order.moved_to(OrderStatus.REJECTED, when, reason=str(exc)[:300]), []
+                reason = self._redacted(f"{type(exc).__name__}: {exc}")[:300]
+                return order.moved_to(OrderStatus.REJECTED, when, reason=reason), []
             except ccxt.NetworkError as exc:
                 raise TradingError(
                     f"{order.symbol}: could not reach {self.client.id} to send order "
@@ -193,6 +194,16 @@ class LiveBroker:
                     retryable=True,
                 ) from None
         return self.apply(order, answer, when)
+
+    def _redacted(self, text: str) -> str:
+        """``text`` with every credential the client holds masked (rule 7: never in a record)."""
+        from cryptobot.sources.ccxt_source import _CREDENTIAL_ATTRIBUTES
+
+        for attribute in _CREDENTIAL_ATTRIBUTES:
+            value = getattr(self.client, attribute, None)
+            if isinstance(value, str) and value:
+                text = text.replace(value, "***")
+        return text
 
     def refresh(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
         """Catch up with an open order (a partial fill, a cancel) on a later run."""

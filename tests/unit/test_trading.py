@@ -124,6 +124,8 @@ def test_market_rules_round_down_to_the_step_and_check_minimums():
     assert rules.round_amount(0.123456) == 0.123
     assert rules.round_amount(-0.123456) == -0.123
     assert rules.round_amount(0.0009) == 0.0
+    # float error must not cost a step: 0.7 / 0.1 is 6.999999999999999 in floats
+    assert MarketRules("X/USDT", amount_step=0.1, min_amount=0.1).round_amount(0.7) == 0.7
     assert "below the market minimum 0.001" in rules.too_small(0.0005, 50_000)
     assert "notional 4.00 below" in rules.too_small(0.002, 2000)
     assert rules.too_small(0.002, 50_000) is None
@@ -320,9 +322,11 @@ def test_live_broker_reads_a_duplicate_as_the_existing_order():
 
 def test_live_broker_partial_fill_then_fill_and_rejection():
     exchange = FakeExchange({"BTC/USDT": 50_000.0}, balance=100.0)
+    exchange.apiKey = "balance"  # a key that the exchange's message happens to contain
     broker = LiveBroker(exchange)
     rejected, fills = broker.submit(make_order(amount=1.0), T1)
-    assert rejected.status == "rejected" and "insufficient" in rejected.reason and not fills
+    assert rejected.status == "rejected" and "InsufficientFunds" in rejected.reason
+    assert "balance" not in rejected.reason and "***" in rejected.reason and not fills
     exchange.balance = 1e9
     exchange.fill_mode = "open"
     resting, fills = broker.submit(make_order(amount=0.5), T1)
