@@ -29,11 +29,12 @@ app = typer.Typer(
     help=(
         "Crypto trading data & ML pipeline: ingest market data through a quality gate into "
         "DuckDB, build point-in-time features with dbt, train and judge models walk-forward "
-        "in MLflow with a promotion gate, and inspect it all.\n\n"
+        "in MLflow with a promotion gate, trade the champions under hard risk limits (paper "
+        "by default), and report on it all.\n\n"
         "Start offline with `cryptobot demo`, or step by step: `cryptobot ingest`, "
         "`cryptobot validate`, `cryptobot features`, `cryptobot train`, `cryptobot models`, "
-        "`cryptobot predict`. Configuration: cryptobot.toml and CRYPTOBOT_* environment "
-        "variables (see README)."
+        "`cryptobot trade`, `cryptobot report`. The app: `streamlit run app/main.py`. "
+        "Configuration: cryptobot.toml and CRYPTOBOT_* environment variables (see README)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -707,6 +708,7 @@ def trade(
         datetime | None,
         typer.Option(
             "--as-of",
+            metavar="YYYY-MM-DD[THH:MM]",
             help="Decide as of this UTC time (default: now; on the simulated market, the close "
             "of its newest bar).",
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],

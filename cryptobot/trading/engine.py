@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -232,6 +233,18 @@ class Trader:
     # -- reading ----------------------------------------------------------------------------
 
     def _read(self, as_of: datetime, lookback: int) -> _State:
+        try:
+            return self._read_state(as_of, lookback)
+        except duckdb.CatalogException as exc:
+            if "fct_features" not in str(exc):
+                raise
+            raise TradingError(
+                f"no features in {self.settings.warehouse}: the trading flow decides on "
+                "marts.fct_features; run `cryptobot features` (and `cryptobot train` for the "
+                "champions) first"
+            ) from None
+
+    def _read_state(self, as_of: datetime, lookback: int) -> _State:
         settings = self.settings
         symbols = [t.symbol for t in self.targets]
         window = max(settings.trading.correlation_window, settings.trading.liquidity_window)

@@ -376,3 +376,9 @@ def test_warehouse_writes_hold_the_one_global_concurrency_slot(account: Settings
     finally:
         engine._write_decision = real
     assert holding and set(holding) == {(1, 1)}  # one slot, taken by the step
+
+
+def test_trading_without_features_says_what_to_run(settings: Settings):
+    ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=2, seed=1, signal=0.0)
+    with pytest.raises(TradingError, match="run `cryptobot features`"):
+        Trader(settings.model_copy(update={"symbols": ["BTC/USDT"]})).step()
