@@ -78,7 +78,7 @@ class StepResult:
     already_marked: bool = False  # as_of is older than the account's last mark
     kill_switch: bool = False
     seconds: float = 0.0
-    decide_seconds: float = 0.0  # from the bar's data read to the last decision (no writes)
+    decide_seconds: float = 0.0  # reading the bar's data through the last decision (no writes)
 
     def summary(self) -> dict:
         return {
@@ -173,12 +173,12 @@ class Trader:
         result = StepResult(as_of=as_of, mode=self.mode, strategy=self.strategy.name)
         champions = {t.symbol: self.champion(t) for t in self.targets}
         lookback = max([c.lookback for c in champions.values() if c] or [1])
+        t_decide = time.perf_counter()  # bar close -> decision: the reads count, not the writes
         state = self._read(as_of, lookback)
         if state.last_mark is not None and state.last_mark > as_of:
             result.already_marked = True
             result.seconds = time.perf_counter() - t0
             return result
-        t_decide = time.perf_counter()
 
         filled_orders, fills = self._fill_open_orders(state, as_of)
         positions = self._apply_fills(state.positions, fills)
