@@ -28,6 +28,7 @@ window, exactly as the hourly schedule would have.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,7 +183,7 @@ class Trader:
 
         filled_orders, fills = self._fill_open_orders(state, as_of)
         positions = self._apply_fills(state.positions, fills)
-        cash = state.cash + sum(-f.signed_amount * f.price - f.fee for f in fills)
+        cash = math.fsum([state.cash, *(-f.signed_amount * f.price - f.fee for f in fills)])
         marks = {s: float(rows["close"].iloc[-1]) for s, rows in state.rows.items() if len(rows)}
         positions = {
             s: (p.marked(marks[s], as_of) if s in marks else p) for s, p in positions.items()
@@ -252,11 +253,12 @@ class Trader:
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             params = [self.mode, self.exchange]
             positions = con.execute(
-                "select * from positions where mode = ? and exchange = ?", params
+                "select * from positions where mode = ? and exchange = ? order by symbol", params
             ).df()
             orders = con.execute(
                 "select * from orders where mode = ? and exchange = ? and status in "
-                f"({', '.join(repr(str(s)) for s in OPEN_STATES)}) order by created_at",
+                f"({', '.join(repr(str(s)) for s in OPEN_STATES)}) "
+                "order by created_at, client_order_id",
                 params,
             ).df()
             previous = con.execute(
@@ -266,11 +268,16 @@ class Trader:
             last_mark = con.execute(
                 "select max(ts) from equity_curve where mode = ?", [self.mode]
             ).fetchall()[0][0]
-            flows = con.execute(
-                "select coalesce(sum(case when side = 'sell' then amount * price "
-                "else -amount * price end - fee), 0) from trades where mode = ?",
-                [self.mode],
-            ).fetchall()[0][0]
+            # summed exactly (math.fsum): a parallel SQL sum of floats depends on the order the
+            # rows arrive in, and a re-run must reproduce the original run to the last bit
+            flows = math.fsum(
+                row[0]
+                for row in con.execute(
+                    "select case when side = 'sell' then amount * price else -amount * price "
+                    "end - fee from trades where mode = ?",
+                    [self.mode],
+                ).fetchall()
+            )
             rows = {
                 t.symbol: read_feature_rows(settings, t, since=since, until=as_of, con=con)
                 for t in self.targets

@@ -9,6 +9,7 @@ price - fee``. Equity is cash plus every position marked at its newest close.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -116,8 +117,9 @@ def equity_point(
 ) -> EquityPoint:
     """The account marked to market at ``when``: each position at its ``last_price``; the peak
     and the day's opening equity carried on from ``previous``."""
-    value = sum(p.amount * (p.last_price or 0.0) for p in positions.values())
-    gross = sum(abs(p.amount * (p.last_price or 0.0)) for p in positions.values())
+    # exact sums (math.fsum): the same account gives the same equity whatever the order
+    value = math.fsum(p.amount * (p.last_price or 0.0) for p in positions.values())
+    gross = math.fsum(abs(p.amount * (p.last_price or 0.0)) for p in positions.values())
     equity = cash + value
     peak = max(equity, previous.peak_equity) if previous else equity
     same_day = previous is not None and previous.ts.date() == when.date()

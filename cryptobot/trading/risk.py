@@ -13,6 +13,7 @@ switch stays tripped until a human raises the limit (or starts a new account).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from cryptobot.config import RiskLimits
@@ -109,8 +110,9 @@ def pre_trade_checks(ctx: OrderContext, equity: EquityPoint, limits: RiskLimits)
             )
         )
 
-    gross = sum(abs(v) for s, v in ctx.exposures.items() if s != ctx.symbol)
-    gross += abs(target_notional)
+    gross = math.fsum(
+        [abs(target_notional), *(abs(v) for s, v in ctx.exposures.items() if s != ctx.symbol)]
+    )
     leverage = gross / equity_value if equity_value > 0 else float("inf")
     checks.append(
         RiskCheck(
