@@ -6,9 +6,10 @@ risk (a larger absolute position, or a flip) is blocked when any check fails. An
 reduces risk (towards flat) is always let through: the limits stop new risk, they never trap the
 account in a position.
 
-``max_drawdown`` is the kill switch: once equity is that far below its peak nothing adds risk
-again. Peak equity never falls, and with no new risk equity can no longer climb back, so the
-switch stays tripped until a human raises the limit (or starts a new account).
+``max_drawdown`` is the kill switch: while equity is that far below its peak nothing adds risk.
+Peak equity never falls and nothing new is opened, so only the positions still held (which may
+only shrink) can lift equity back above the line; in practice the switch stays tripped until a
+human raises the limit (or starts a new account).
 """
 
 from __future__ import annotations
