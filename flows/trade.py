@@ -11,7 +11,7 @@ from prefect import flow, task
 from cryptobot.config import load_settings
 from cryptobot.trading.engine import StepResult, Trader, replay
 from flows._common import progress, retry_unless_known, warehouse_writes
-from models.predictions import resolve_outcomes
+from flows.predict import resolve_outcomes_task
 
 
 def log_step(result: StepResult, log) -> None:
@@ -45,12 +45,6 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
         result = Trader(load_settings(), symbols=symbols, log=log).step(as_of)
     log_step(result, log)
     return result.summary()
-
-
-@task(name="resolve-outcomes")
-def resolve_outcomes_task() -> int:
-    with warehouse_writes():
-        return resolve_outcomes(load_settings())
 
 
 @task(name="replay-trading")

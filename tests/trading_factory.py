@@ -20,16 +20,7 @@ from cryptobot.warehouse.db import write_connection
 from tests.conftest import make_candles
 
 LIMITS = RiskLimits().model_dump()
-CHECK_NAMES = (
-    "max_position_size",
-    "max_daily_loss",
-    "max_drawdown",
-    "correlation_limit",
-    "leverage_limit",
-    "volatility_threshold",
-    "liquidity_minimum",
-    "spread_maximum",
-)
+CHECK_NAMES = tuple(RiskLimits.model_fields)  # every limit is one pre-trade check
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ class Trader:
                 pending[target.symbol] += decision.order.signed_amount
         result.decide_seconds = time.perf_counter() - t_decide
 
-        self._write(state, point, positions, filled_orders, fills, decisions)
+        self._write(point, positions, filled_orders, fills, decisions)
         result.equity = point
         result.fills = fills
         result.decisions = [d.row for d in decisions]
@@ -323,11 +323,27 @@ class Trader:
             last_mark=pd.Timestamp(last_mark).to_pydatetime() if last_mark is not None else None,
             cash=self.settings.trading.initial_capital + float(flows),
             rows=rows,
-            recent=recent,
+            correlations=self._correlations(recent),
+            quote_volumes=self._quote_volumes(recent),
             fill_bars=bars,
             decided=decided,
             is_simulated=is_simulated,
         )
+
+    def _correlations(self, recent: pd.DataFrame) -> pd.DataFrame:
+        """Correlations of the symbols' returns over the newest ``correlation_window`` bars."""
+        window = self.settings.trading.correlation_window
+        returns = recent.pivot_table(index="ts", columns="symbol", values="log_return_1")
+        return returns.sort_index().iloc[-window:].corr(min_periods=max(24, window // 2))
+
+    def _quote_volumes(self, recent: pd.DataFrame) -> dict[str, float]:
+        """Quote volume of the newest ``liquidity_window`` bars, for symbols that have them all."""
+        window = self.settings.trading.liquidity_window
+        volumes = {}
+        for symbol, rows in recent.sort_values("ts").groupby("symbol"):
+            if len(rows) >= window:
+                volumes[symbol] = float(rows["quote_volume"].iloc[-window:].sum())
+        return volumes
 
     def _fill_bars(self, con, orders: pd.DataFrame, as_of: datetime) -> dict[str, Bar]:
         """client order id -> the first bar opened at or after its decision, known at as_of."""
@@ -549,25 +565,14 @@ class Trader:
             amount = (positions[other].amount if other in positions else 0.0) + pending[other]
             if other != symbol and other in marks:
                 exposures[other] = amount * marks[other]
-        recent = state.recent
-        returns = recent.pivot_table(index="ts", columns="symbol", values="log_return_1")
-        window = self.settings.trading.correlation_window
-        returns = returns.sort_index().iloc[-window:]
+        corr = state.correlations
         correlations = {}
-        if symbol in returns:
-            corr = returns.corr(min_periods=max(24, window // 2))
+        if symbol in corr:
             correlations = {
                 other: float(corr.at[symbol, other])
                 for other in exposures
                 if other in corr and np.isfinite(corr.at[symbol, other])
             }
-        mine = recent[recent["symbol"] == symbol].sort_values("ts")
-        liquidity_window = self.settings.trading.liquidity_window
-        quote_volume = (
-            float(mine["quote_volume"].iloc[-liquidity_window:].sum())
-            if len(mine) >= liquidity_window
-            else None
-        )
         vol = state.rows[symbol]["realized_vol_24"].iloc[-1]
         spread, source = self.broker.spread(symbol)
         ctx = OrderContext(
@@ -578,7 +583,7 @@ class Trader:
             exposures=exposures,
             correlations=correlations,
             volatility=float(vol) if pd.notna(vol) else None,
-            quote_volume=quote_volume,
+            quote_volume=state.quote_volumes.get(symbol),
             spread=spread,
             spread_source=source,
         )
@@ -586,7 +591,7 @@ class Trader:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _write(self, state, point, positions, filled_orders, fills, decisions) -> None:
+    def _write(self, point, positions, filled_orders, fills, decisions) -> None:
         settings = self.settings
         with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             _write_marks(con, point, positions, filled_orders, fills)
@@ -635,7 +640,8 @@ class _State:
     last_mark: datetime | None
     cash: float
     rows: dict[str, pd.DataFrame]
-    recent: pd.DataFrame
+    correlations: pd.DataFrame  # of the symbols' recent bar returns
+    quote_volumes: dict[str, float]  # quote volume over the liquidity window, per symbol
     fill_bars: dict[str, Bar]
     decided: set[str]
     is_simulated: bool

@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryptobot.cli import app
-from cryptobot.config import Settings, load_settings
+from cryptobot.config import RiskLimits, Settings, load_settings
 from cryptobot.errors import TradingError
 from cryptobot.features import build_features
 from cryptobot.ingest import ingest_simulator
@@ -39,16 +39,7 @@ runner = CliRunner()
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 HOUR = timedelta(hours=1)
-CHECKS = [
-    "max_position_size",
-    "max_daily_loss",
-    "max_drawdown",
-    "correlation_limit",
-    "leverage_limit",
-    "volatility_threshold",
-    "liquidity_minimum",
-    "spread_maximum",
-]
+CHECKS = list(RiskLimits.model_fields)  # every limit, in its declared order
 
 
 def _quiet(_: str) -> None:
