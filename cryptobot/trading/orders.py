@@ -154,11 +154,10 @@ class Order:
 
     @classmethod
     def from_row(cls, row: dict) -> Order:
+        """The order of an ``orders`` row given as plain Python values (datetimes, not
+        pandas Timestamps: the engine's reader converts them)."""
         fields = {key: row[key] for key in cls.__dataclass_fields__ if key in row}
         fields["status"] = OrderStatus(fields["status"])
-        for key in ("bar_ts", "created_at", "updated_at"):
-            if fields.get(key) is not None and hasattr(fields[key], "to_pydatetime"):
-                fields[key] = fields[key].to_pydatetime()
         return cls(**fields)
 
 
