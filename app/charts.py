@@ -1,10 +1,22 @@
-"""Altair charts for the pages. Every function takes a small, already-aggregated frame."""
+"""Charts for the pages, as Vega-Lite specs (``st.vega_lite_chart``). Every function takes a
+small, already-aggregated frame.
+
+Plain dicts rather than Altair: building an Altair chart validates every encoding against the
+Vega-Lite schema, then validates the whole chart again when Streamlit serialises it, which cost
+0.1-0.25 s of every page run (and importing Altair another 0.15 s on the first). The specs are
+checked against that same schema in the tests instead (``tests/unit/test_app_charts.py``). The
+frame a chart draws is its named dataset ``data``, which Streamlit sends as Arrow; small
+constant layers (rules, bands) carry their few values inline.
+"""
 
 from __future__ import annotations
 
-import altair as alt
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+Spec = dict[str, Any]
 
 UP = "#16A34A"
 DOWN = "#DC2626"
@@ -13,204 +25,288 @@ MUTED = "#9CA3AF"
 ACCENT = "#2563EB"
 WARN = "#F97316"
 
-_X = alt.X("ts:T", title=None)
+#: the dataset every chart's frame is sent as
+DATA = "data"
+_TYPES = {"Q": "quantitative", "T": "temporal", "N": "nominal", "O": "ordinal"}
+TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def _time_axis(title: str | None = None) -> alt.X:
-    return alt.X("ts:T", title=title, axis=alt.Axis(labelOverlap=True))
+def field(shorthand: str, **props: Any) -> Spec:
+    """An encoding channel from ``"name:T"`` (type Q, T, N or O) plus its properties."""
+    name, _, kind = shorthand.rpartition(":")
+    return {"field": name, "type": _TYPES[kind]} | props
 
 
-def equity(frame: pd.DataFrame, *, start: float | None = None, height: int = 280) -> alt.Chart:
+def when(test: str, then: Any, otherwise: Any) -> Spec:
+    """A value chosen per datum by a Vega expression."""
+    return {"condition": {"test": test, "value": then}, "value": otherwise}
+
+
+def layer(frame: pd.DataFrame | None, *layers: Spec, **props: Any) -> Spec:
+    """Layers drawing ``frame`` (the dataset ``data``) unless they bring their own data."""
+    spec: Spec = {"layer": [_with_data(item) for item in layers], **props}
+    if frame is not None:
+        spec["datasets"] = {DATA: frame}
+    return spec
+
+
+def single(frame: pd.DataFrame, mark: Spec, encoding: Spec, **props: Any) -> Spec:
+    return {
+        "datasets": {DATA: frame},
+        "data": {"name": DATA},
+        "mark": mark,
+        "encoding": encoding,
+        **props,
+    }
+
+
+def _with_data(item: Spec) -> Spec:
+    return item if "data" in item else {"data": {"name": DATA}} | item
+
+
+def values(**columns: list[Any]) -> Spec:
+    """Inline data for a small constant layer: ``values(level=[30, 70])``."""
+    rows = zip(*columns.values(), strict=True)
+    return {"values": [dict(zip(columns, row, strict=True)) for row in rows]}
+
+
+def time_x(title: str | None = None) -> Spec:
+    return field("ts:T", title=title, axis={"labelOverlap": True})
+
+
+def time_tooltip(title: str = "time (UTC)") -> Spec:
+    return field("ts:T", title=title, format=TIME_FORMAT)
+
+
+def top_legend() -> Spec:
+    return {"orient": "top", "title": None}
+
+
+def equity(frame: pd.DataFrame, *, start: float | None = None, height: int = 280) -> Spec:
     """Equity (line) and its running peak (dashed), with the starting capital as a rule."""
-    base = alt.Chart(frame).encode(x=_time_axis())
-    line = base.mark_line(color=ACCENT, strokeWidth=2).encode(
-        y=alt.Y("equity:Q", title="equity", scale=alt.Scale(zero=False)),
-        tooltip=[
-            alt.Tooltip("ts:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
-            alt.Tooltip("equity:Q", format=",.2f"),
-            alt.Tooltip("cash:Q", format=",.2f"),
-            alt.Tooltip("positions_value:Q", title="positions", format=",.2f"),
-            alt.Tooltip("drawdown:Q", format=".2%"),
-        ],
-    )
-    peak = base.mark_line(color=MUTED, strokeDash=[4, 3], strokeWidth=1).encode(y="peak_equity:Q")
+    peak = {
+        "mark": {"type": "line", "color": MUTED, "strokeDash": [4, 3], "strokeWidth": 1},
+        "encoding": {"x": time_x(), "y": field("peak_equity:Q")},
+    }
+    line = {
+        "mark": {"type": "line", "color": ACCENT, "strokeWidth": 2},
+        "encoding": {
+            "x": time_x(),
+            "y": field("equity:Q", title="equity", scale={"zero": False}),
+            "tooltip": [
+                time_tooltip(),
+                field("equity:Q", format=",.2f"),
+                field("cash:Q", format=",.2f"),
+                field("positions_value:Q", title="positions", format=",.2f"),
+                field("drawdown:Q", format=".2%"),
+            ],
+        },
+    }
     layers = [peak, line]
     if start is not None:
-        layers.insert(
-            0,
-            alt.Chart(pd.DataFrame({"start": [start]}))
-            .mark_rule(color=MUTED, strokeDash=[2, 2])
-            .encode(y="start:Q"),
-        )
-    return alt.layer(*layers).properties(height=height)
+        capital = {
+            "data": values(start=[start]),
+            "mark": {"type": "rule", "color": MUTED, "strokeDash": [2, 2]},
+            "encoding": {"y": field("start:Q")},
+        }
+        layers.insert(0, capital)
+    return layer(frame, *layers, height=height)
 
 
-def drawdown(frame: pd.DataFrame, *, limit: float | None = None, height: int = 200) -> alt.Chart:
+def drawdown(frame: pd.DataFrame, *, limit: float | None = None, height: int = 200) -> Spec:
     """Drawdown below the peak as a negative area, the max-drawdown limit as a red rule (left
     out while the worst drawdown is under a third of it: it would flatten the curve)."""
     data = frame.assign(dd=-frame["drawdown"].astype(float))
-    area = (
-        alt.Chart(data)
-        .mark_area(color=DOWN, opacity=0.35, line={"color": DOWN})
-        .encode(
-            x=_time_axis(),
-            y=alt.Y("dd:Q", title="drawdown", axis=alt.Axis(format="%")),
-            tooltip=[
-                alt.Tooltip("ts:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
-                alt.Tooltip("drawdown:Q", format=".2%"),
-            ],
-        )
-    )
+    area = {
+        "mark": {"type": "area", "color": DOWN, "opacity": 0.35, "line": {"color": DOWN}},
+        "encoding": {
+            "x": time_x(),
+            "y": field("dd:Q", title="drawdown", axis={"format": "%"}),
+            "tooltip": [time_tooltip(), field("drawdown:Q", format=".2%")],
+        },
+    }
     if limit is None or float(frame["drawdown"].max()) < limit / 3:
-        return area.properties(height=height)
-    rule = (
-        alt.Chart(pd.DataFrame({"limit": [-limit], "label": [f"limit {limit:.0%}"]}))
-        .mark_rule(color=DOWN, strokeDash=[6, 3])
-        .encode(y="limit:Q", tooltip=["label:N"])
-    )
-    return alt.layer(area, rule).properties(height=height)
+        return layer(data, area, height=height)
+    rule = {
+        "data": values(limit=[-limit], label=[f"limit {limit:.0%}"]),
+        "mark": {"type": "rule", "color": DOWN, "strokeDash": [6, 3]},
+        "encoding": {"y": field("limit:Q"), "tooltip": [field("label:N")]},
+    }
+    return layer(data, area, rule, height=height)
 
 
-def candlesticks(frame: pd.DataFrame, *, bollinger: bool = True, height: int = 380) -> alt.Chart:
+def candlesticks(frame: pd.DataFrame, *, bollinger: bool = True, height: int = 380) -> Spec:
     """OHLC candles (green up, red down) with the Bollinger bands overlaid."""
     width = max(1.0, min(10.0, 900 / max(len(frame), 1) * 0.7))
-    base = alt.Chart(frame).encode(x=_time_axis())
-    color = alt.condition("datum.open <= datum.close", alt.value(UP), alt.value(DOWN))
+    color = when("datum.open <= datum.close", UP, DOWN)
     tooltip = [
-        alt.Tooltip("ts:T", title="open time (UTC)", format="%Y-%m-%d %H:%M"),
-        alt.Tooltip("open:Q", format=",.4f"),
-        alt.Tooltip("high:Q", format=",.4f"),
-        alt.Tooltip("low:Q", format=",.4f"),
-        alt.Tooltip("close:Q", format=",.4f"),
-        alt.Tooltip("volume:Q", format=",.0f"),
-        alt.Tooltip("bars:Q", title="bars in candle"),
+        time_tooltip("open time (UTC)"),
+        field("open:Q", format=",.4f"),
+        field("high:Q", format=",.4f"),
+        field("low:Q", format=",.4f"),
+        field("close:Q", format=",.4f"),
+        field("volume:Q", format=",.0f"),
+        field("bars:Q", title="bars in candle"),
     ]
-    y = alt.Y("low:Q", title="price", scale=alt.Scale(zero=False))
-    wick = base.mark_rule().encode(y=y, y2="high:Q", color=color, tooltip=tooltip)
-    body = base.mark_bar(size=width).encode(y="open:Q", y2="close:Q", color=color, tooltip=tooltip)
-    layers: list[alt.Chart] = []
+    x = time_x()
+    wick = {
+        "mark": {"type": "rule"},
+        "encoding": {
+            "x": x,
+            "y": field("low:Q", title="price", scale={"zero": False}),
+            "y2": {"field": "high"},
+            "color": color,
+            "tooltip": tooltip,
+        },
+    }
+    body = {
+        "mark": {"type": "bar", "size": width},
+        "encoding": {
+            "x": x,
+            "y": field("open:Q"),
+            "y2": {"field": "close"},
+            "color": color,
+            "tooltip": tooltip,
+        },
+    }
+    layers: list[Spec] = []
     if bollinger and frame["bb_upper"].notna().any():
+        band_line = {"type": "line", "color": BAND, "strokeWidth": 1}
         layers += [
-            base.mark_area(color=BAND, opacity=0.12).encode(y="bb_lower:Q", y2="bb_upper:Q"),
-            base.mark_line(color=BAND, strokeWidth=1).encode(y="bb_upper:Q"),
-            base.mark_line(color=BAND, strokeWidth=1).encode(y="bb_lower:Q"),
-            base.mark_line(color=BAND, strokeWidth=1, strokeDash=[4, 3]).encode(y="bb_middle:Q"),
+            {
+                "mark": {"type": "area", "color": BAND, "opacity": 0.12},
+                "encoding": {"x": x, "y": field("bb_lower:Q"), "y2": {"field": "bb_upper"}},
+            },
+            {"mark": band_line, "encoding": {"x": x, "y": field("bb_upper:Q")}},
+            {"mark": band_line, "encoding": {"x": x, "y": field("bb_lower:Q")}},
+            {
+                "mark": band_line | {"strokeDash": [4, 3]},
+                "encoding": {"x": x, "y": field("bb_middle:Q")},
+            },
         ]
-    return alt.layer(*layers, wick, body).properties(height=height)
+    return layer(frame, *layers, wick, body, height=height)
 
 
-def rsi(frame: pd.DataFrame, *, height: int = 150) -> alt.Chart:
+def rsi(frame: pd.DataFrame, *, height: int = 150) -> Spec:
     """RSI(14) with the 30/70 bands."""
-    base = alt.Chart(frame).encode(x=_time_axis())
-    band = (
-        alt.Chart(pd.DataFrame({"lo": [30], "hi": [70]}))
-        .mark_rect(color=MUTED, opacity=0.12)
-        .encode(y=alt.Y("lo:Q", scale=alt.Scale(domain=[0, 100])), y2="hi:Q")
-    )
-    rules = (
-        alt.Chart(pd.DataFrame({"level": [30, 70]}))
-        .mark_rule(color=MUTED, strokeDash=[4, 3])
-        .encode(y="level:Q")
-    )
-    line = base.mark_line(color="#7C3AED").encode(
-        y=alt.Y("rsi_14:Q", title="RSI 14", scale=alt.Scale(domain=[0, 100])),
-        tooltip=[
-            alt.Tooltip("ts:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
-            alt.Tooltip("rsi_14:Q", title="RSI", format=".1f"),
-        ],
-    )
-    return alt.layer(band, rules, line).properties(height=height)
+    scale = {"domain": [0, 100]}
+    band = {
+        "data": values(lo=[30], hi=[70]),
+        "mark": {"type": "rect", "color": MUTED, "opacity": 0.12},
+        "encoding": {"y": field("lo:Q", scale=scale), "y2": {"field": "hi"}},
+    }
+    rules = {
+        "data": values(level=[30, 70]),
+        "mark": {"type": "rule", "color": MUTED, "strokeDash": [4, 3]},
+        "encoding": {"y": field("level:Q")},
+    }
+    line = {
+        "mark": {"type": "line", "color": "#7C3AED"},
+        "encoding": {
+            "x": time_x(),
+            "y": field("rsi_14:Q", title="RSI 14", scale=scale),
+            "tooltip": [time_tooltip(), field("rsi_14:Q", title="RSI", format=".1f")],
+        },
+    }
+    return layer(frame, band, rules, line, height=height)
 
 
-def macd(frame: pd.DataFrame, *, height: int = 170) -> alt.Chart:
+def macd(frame: pd.DataFrame, *, height: int = 170) -> Spec:
     """MACD and its signal line, the histogram as bars."""
-    base = alt.Chart(frame).encode(x=_time_axis())
     width = max(1.0, min(8.0, 900 / max(len(frame), 1) * 0.6))
-    hist = base.mark_bar(size=width, opacity=0.6).encode(
-        y=alt.Y("macd_hist:Q", title="MACD"),
-        color=alt.condition("datum.macd_hist >= 0", alt.value(UP), alt.value(DOWN)),
-    )
-    lines = (
-        base.transform_fold(["macd", "macd_signal"], as_=["line", "value"])
-        .mark_line(strokeWidth=1.5)
-        .encode(
-            y="value:Q",
-            color=alt.Color(
+    hist = {
+        "mark": {"type": "bar", "size": width, "opacity": 0.6},
+        "encoding": {
+            "x": time_x(),
+            "y": field("macd_hist:Q", title="MACD"),
+            "color": when("datum.macd_hist >= 0", UP, DOWN),
+        },
+    }
+    lines = {
+        "transform": [{"fold": ["macd", "macd_signal"], "as": ["line", "value"]}],
+        "mark": {"type": "line", "strokeWidth": 1.5},
+        "encoding": {
+            "x": time_x(),
+            "y": field("value:Q"),
+            "color": field(
                 "line:N",
-                scale=alt.Scale(domain=["macd", "macd_signal"], range=[ACCENT, WARN]),
-                legend=alt.Legend(orient="top", title=None),
+                scale={"domain": ["macd", "macd_signal"], "range": [ACCENT, WARN]},
+                legend=top_legend(),
             ),
-            tooltip=[
-                alt.Tooltip("ts:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
-                alt.Tooltip("line:N"),
-                alt.Tooltip("value:Q", format=",.4f"),
-            ],
-        )
-    )
-    return alt.layer(hist, lines).properties(height=height)
+            "tooltip": [time_tooltip(), field("line:N"), field("value:Q", format=",.4f")],
+        },
+    }
+    return layer(frame, hist, lines, height=height)
 
 
-def correlation_heatmap(corr: pd.DataFrame, *, limit: float, cell: int = 64) -> alt.Chart:
+def correlation_heatmap(corr: pd.DataFrame, *, limit: float, cell: int = 64) -> Spec:
     """Pairwise correlations; pairs above the correlation limit are outlined."""
     long = corr.rename_axis(index="a", columns="b").stack().rename("corr").reset_index()
     long["over"] = (long["a"] != long["b"]) & (long["corr"].abs() > limit)
-    base = alt.Chart(long).encode(
-        x=alt.X("a:N", title=None, sort=list(corr.index), axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("b:N", title=None, sort=list(corr.index)),
-    )
-    cells = base.mark_rect().encode(
-        color=alt.Color(
-            "corr:Q",
-            scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
-            title="corr",
-        ),
-        stroke=alt.condition("datum.over", alt.value("#111827"), alt.value(None)),
-        strokeWidth=alt.condition("datum.over", alt.value(3), alt.value(0)),
-        tooltip=["a:N", "b:N", alt.Tooltip("corr:Q", format=".2f")],
-    )
-    text = base.mark_text(fontSize=13).encode(
-        text=alt.Text("corr:Q", format=".2f"),
-        color=alt.condition("abs(datum.corr) > 0.6", alt.value("white"), alt.value("#111827")),
-    )
-    return alt.layer(cells, text).properties(width=alt.Step(cell), height=alt.Step(cell))
+    order = list(corr.index)
+    x = field("a:N", title=None, sort=order, axis={"labelAngle": 0})
+    y = field("b:N", title=None, sort=order)
+    cells = {
+        "mark": {"type": "rect"},
+        "encoding": {
+            "x": x,
+            "y": y,
+            "color": field(
+                "corr:Q", scale={"scheme": "redblue", "domain": [-1, 1], "reverse": True},
+                title="corr",
+            ),
+            "stroke": when("datum.over", "#111827", None),
+            "strokeWidth": when("datum.over", 3, 0),
+            "tooltip": [field("a:N"), field("b:N"), field("corr:Q", format=".2f")],
+        },
+    }  # fmt: skip
+    text = {
+        "mark": {"type": "text", "fontSize": 13},
+        "encoding": {
+            "x": x,
+            "y": y,
+            "text": field("corr:Q", format=".2f"),
+            "color": when("abs(datum.corr) > 0.6", "white", "#111827"),
+        },
+    }
+    return layer(long, cells, text, width={"step": cell}, height={"step": cell})
 
 
-def limit_use(frame: pd.DataFrame, *, height: int | None = None) -> alt.Chart:
+def limit_use(frame: pd.DataFrame, *, height: int | None = None) -> Spec:
     """Each limit's use (value / limit) as a bar; 100% is the limit."""
     data = frame.assign(shown=np.minimum(frame["use"].astype(float), 1.5))
-    bars = (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(
-            y=alt.Y("limit_name:N", title=None, sort=list(frame["limit_name"])),
-            x=alt.X(
-                "shown:Q",
-                title="use of the limit",
-                axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1.5]),
+    bars = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "y": field("limit_name:N", title=None, sort=list(frame["limit_name"])),
+            "x": field(
+                "shown:Q", title="use of the limit", axis={"format": "%"},
+                scale={"domain": [0, 1.5]},
             ),
-            color=alt.Color(
+            "color": field(
                 "status:N",
-                scale=alt.Scale(
-                    domain=["ok", "near", "breached", "no data"],
-                    range=[UP, WARN, DOWN, MUTED],
-                ),
-                legend=alt.Legend(orient="top", title=None),
+                scale={"domain": ["ok", "near", "breached", "no data"],
+                       "range": [UP, WARN, DOWN, MUTED]},
+                legend=top_legend(),
             ),
-            tooltip=[
-                alt.Tooltip("limit_name:N", title="limit"),
-                alt.Tooltip("value_text:N", title="value"),
-                alt.Tooltip("limit_text:N", title="limit"),
-                alt.Tooltip("use:Q", format=".0%"),
-                alt.Tooltip("source:N"),
+            "tooltip": [
+                field("limit_name:N", title="limit"),
+                field("value_text:N", title="value"),
+                field("limit_text:N", title="limit"),
+                field("use:Q", format=".0%"),
+                field("source:N"),
             ],
-        )
-    )
-    rule = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color=DOWN, strokeDash=[4, 3])
-    return alt.layer(bars, rule.encode(x="x:Q")).properties(height=height or 32 * len(frame) + 40)
+        },
+    }  # fmt: skip
+    rule = {
+        "data": values(x=[1.0]),
+        "mark": {"type": "rule", "color": DOWN, "strokeDash": [4, 3]},
+        "encoding": {"x": field("x:Q")},
+    }
+    return layer(data, bars, rule, height=height or 32 * len(frame) + 40)
 
 
-def family_accuracy(frame: pd.DataFrame, *, target: float | None, height: int = 260) -> alt.Chart:
+def family_accuracy(frame: pd.DataFrame, *, target: float | None, height: int = 260) -> Spec:
     """Walk-forward (cv) and holdout directional accuracy per family, with 50% (grey) and the
     roadmap target (red) as dashed rules."""
     long = frame.melt(
@@ -221,94 +317,96 @@ def family_accuracy(frame: pd.DataFrame, *, target: float | None, height: int = 
     ).dropna()
     top = max(0.7, (target or 0) + 0.03, float(long["accuracy"].max()) + 0.02 if len(long) else 0)
     low = min(0.4, float(long["accuracy"].min()) - 0.02) if len(long) else 0.4
-    y = alt.Y(
+    y = field(
         "accuracy:Q",
         title="directional accuracy",
-        axis=alt.Axis(format=".0%"),
-        scale=alt.Scale(domain=[low, top], zero=False),
+        axis={"format": ".0%"},
+        scale={"domain": [low, top], "zero": False},
     )
-    bars = (
-        alt.Chart(long)
-        .mark_bar(clip=True)
-        .encode(
-            x=alt.X("family:N", title=None, sort=list(frame["family"]),
-                    axis=alt.Axis(labelAngle=0)),
-            xOffset=alt.XOffset("sample:N", sort=["walk-forward", "holdout"]),
-            y=y,
-            color=alt.Color("sample:N", sort=["walk-forward", "holdout"],
-                            scale=alt.Scale(range=[ACCENT, BAND]),
-                            legend=alt.Legend(orient="top", title=None)),
-            tooltip=["family:N", "sample:N", alt.Tooltip("accuracy:Q", format=".2%")],
-        )
-    )  # fmt: skip
-    coin = alt.Chart(pd.DataFrame({"accuracy": [0.5]})).mark_rule(color=MUTED, strokeDash=[5, 3])
-    layers = [bars, coin.encode(y=y)]
+    samples = ["walk-forward", "holdout"]
+    bars = {
+        "mark": {"type": "bar", "clip": True},
+        "encoding": {
+            "x": field("family:N", title=None, sort=list(frame["family"]),
+                       axis={"labelAngle": 0}),
+            "xOffset": field("sample:N", sort=samples),
+            "y": y,
+            "color": field("sample:N", sort=samples, scale={"range": [ACCENT, BAND]},
+                           legend=top_legend()),
+            "tooltip": [field("family:N"), field("sample:N"),
+                        field("accuracy:Q", format=".2%")],
+        },
+    }  # fmt: skip
+    layers = [bars, _rule_at(0.5, MUTED, y)]
     if target is not None:
-        goal = alt.Chart(pd.DataFrame({"accuracy": [target]}))
-        layers.append(goal.mark_rule(color=DOWN, strokeDash=[5, 3]).encode(y=y))
-    return alt.layer(*layers).properties(height=height)
+        layers.append(_rule_at(target, DOWN, y))
+    return layer(long, *layers, height=height)
 
 
-def folds(frame: pd.DataFrame, *, metric: str, height: int = 240) -> alt.Chart:
+def _rule_at(value: float, color: str, y: Spec) -> Spec:
+    """A dashed horizontal rule at ``value`` on the axis ``y`` (field ``y["field"]``)."""
+    return {
+        "data": values(**{y["field"]: [value]}),
+        "mark": {"type": "rule", "color": color, "strokeDash": [5, 3]},
+        "encoding": {"y": y},
+    }
+
+
+def folds(frame: pd.DataFrame, *, metric: str, height: int = 240) -> Spec:
     """One line per family across the walk-forward folds."""
-    return (
-        alt.Chart(frame.dropna(subset=[metric]))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("fold:O", title="walk-forward fold", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(f"{metric}:Q", title=metric.replace("_", " "), scale=alt.Scale(zero=False)),
-            color=alt.Color("family:N", legend=alt.Legend(orient="top", title=None)),
-            tooltip=["family:N", "fold:O", alt.Tooltip(f"{metric}:Q", format=".4f")],
-        )
-        .properties(height=height)
+    return single(
+        frame.dropna(subset=[metric]),
+        {"type": "line", "point": True},
+        {
+            "x": field("fold:O", title="walk-forward fold", axis={"labelAngle": 0}),
+            "y": field(f"{metric}:Q", title=metric.replace("_", " "), scale={"zero": False}),
+            "color": field("family:N", legend=top_legend()),
+            "tooltip": [field("family:N"), field("fold:O"), field(f"{metric}:Q", format=".4f")],
+        },
+        height=height,
     )
 
 
-def predicted_vs_actual(frame: pd.DataFrame, *, height: int = 240) -> alt.Chart:
+def predicted_vs_actual(frame: pd.DataFrame, *, height: int = 240) -> Spec:
     """Predicted and realised log returns per bar."""
     long = frame.melt(
         id_vars=["ts"], value_vars=["predicted", "actual"], var_name="series", value_name="ret"
     ).dropna()
-    return (
-        alt.Chart(long)
-        .mark_line(strokeWidth=1.2, point=len(frame) <= 80)
-        .encode(
-            x=_time_axis(),
-            y=alt.Y("ret:Q", title="log return", axis=alt.Axis(format="%")),
-            color=alt.Color(
+    return single(
+        long,
+        {"type": "line", "strokeWidth": 1.2, "point": len(frame) <= 80},
+        {
+            "x": time_x(),
+            "y": field("ret:Q", title="log return", axis={"format": "%"}),
+            "color": field(
                 "series:N",
-                scale=alt.Scale(domain=["predicted", "actual"], range=[ACCENT, MUTED]),
-                legend=alt.Legend(orient="top", title=None),
+                scale={"domain": ["predicted", "actual"], "range": [ACCENT, MUTED]},
+                legend=top_legend(),
             ),
-            tooltip=[
-                alt.Tooltip("ts:T", title="bar (UTC)", format="%Y-%m-%d %H:%M"),
-                "series:N",
-                alt.Tooltip("ret:Q", format=".4%"),
+            "tooltip": [
+                time_tooltip("bar (UTC)"),
+                field("series:N"),
+                field("ret:Q", format=".4%"),
             ],
-        )
-        .properties(height=height)
+        },
+        height=height,
     )
 
 
-def rolling_accuracy(frame: pd.DataFrame, *, estimate: float | None, height: int = 200):
+def rolling_accuracy(frame: pd.DataFrame, *, estimate: float | None, height: int = 200) -> Spec:
     """Live rolling directional accuracy, with the walk-forward estimate as a rule."""
-    line = (
-        alt.Chart(frame)
-        .mark_line(color=ACCENT)
-        .encode(
-            x=_time_axis(),
-            y=alt.Y("rolling:Q", title="rolling accuracy", axis=alt.Axis(format="%"),
-                    scale=alt.Scale(domain=[0, 1])),
-            tooltip=[alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M"),
-                     alt.Tooltip("rolling:Q", format=".1%")],
-        )
-    )  # fmt: skip
+    y = field("rolling:Q", title="rolling accuracy", axis={"format": "%"},
+              scale={"domain": [0, 1]})  # fmt: skip
+    line = {
+        "mark": {"type": "line", "color": ACCENT},
+        "encoding": {
+            "x": time_x(),
+            "y": y,
+            "tooltip": [time_tooltip(), field("rolling:Q", format=".1%")],
+        },
+    }
     layers = [line]
     for value, color in ((0.5, MUTED), (estimate, WARN)):
         if value is not None and not np.isnan(value):
-            layers.append(
-                alt.Chart(pd.DataFrame({"y": [value]}))
-                .mark_rule(color=color, strokeDash=[5, 3])
-                .encode(y="y:Q")
-            )
-    return alt.layer(*layers).properties(height=height)
+            layers.append(_rule_at(value, color, y))
+    return layer(frame, *layers, height=height)

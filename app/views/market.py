@@ -72,7 +72,9 @@ ui.stat(
     "std of log returns",
 )
 
-st.altair_chart(charts.candlesticks(frame, bollinger=bool(meta["has_features"])), width="stretch")
+st.vega_lite_chart(
+    spec=charts.candlesticks(frame, bollinger=bool(meta["has_features"])), width="stretch"
+)
 merged = int(frame["bars"].max())
 st.caption(
     f"{bars:,} bars from {ui.when(first['ts'])} to {ui.when(last['last_ts'])}"
@@ -89,7 +91,7 @@ else:
     left, right = st.columns(2)
     with left:
         st.markdown("**RSI 14** with its 30/70 band")
-        st.altair_chart(charts.rsi(frame), width="stretch")
+        st.vega_lite_chart(spec=charts.rsi(frame), width="stretch")
     with right:
         st.markdown("**MACD (12, 26, 9)**, signal line and histogram")
-        st.altair_chart(charts.macd(frame), width="stretch")
+        st.vega_lite_chart(spec=charts.macd(frame), width="stretch")

@@ -210,8 +210,8 @@ else:
     st.dataframe(compared[key_columns], hide_index=True, column_config=config, key="models_runs")
     with st.expander("Every metric, walk-forward and holdout"):
         st.dataframe(compared, hide_index=True, column_config=config, key="models_runs_all")
-    st.altair_chart(
-        charts.family_accuracy(
+    st.vega_lite_chart(
+        spec=charts.family_accuracy(
             compared.rename(
                 columns={
                     "cv/directional_accuracy": "walk-forward",
@@ -279,7 +279,7 @@ else:
         metric = st.segmented_control(
             "Per fold", available, default=available[0], required=True, key="models_fold_metric"
         )
-        st.altair_chart(charts.folds(fold_frame, metric=metric), width="stretch")
+        st.vega_lite_chart(spec=charts.folds(fold_frame, metric=metric), width="stretch")
 
 # -- live predictions vs actual -----------------------------------------------------------------
 st.subheader("Live predictions vs actual")
@@ -310,7 +310,7 @@ ui.stat(cols[2], "Live accuracy", ui.pct(focus["live_accuracy"]), "direction cal
 ui.stat(cols[3], "Walk-forward estimate", ui.pct(estimate), "what validation promised")
 
 resolved = rows.dropna(subset=["actual"])
-st.altair_chart(charts.predicted_vs_actual(rows), width="stretch")
+st.vega_lite_chart(spec=charts.predicted_vs_actual(rows), width="stretch")
 if len(resolved) >= 2:
     window = max(2, min(48, len(resolved) // 3))
     rolling = resolved.assign(
@@ -320,7 +320,9 @@ if len(resolved) >= 2:
         st.markdown(
             f"**Rolling live accuracy** ({window} predictions) vs the walk-forward estimate"
         )
-        st.altair_chart(charts.rolling_accuracy(rolling, estimate=estimate), width="stretch")
+        st.vega_lite_chart(
+            spec=charts.rolling_accuracy(rolling, estimate=estimate), width="stretch"
+        )
 st.dataframe(
     summary,
     hide_index=True,

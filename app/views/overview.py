@@ -73,9 +73,11 @@ else:
 
     curve = data.equity_series(wh, mode)
     st.subheader("Equity")
-    st.altair_chart(charts.equity(curve, start=start), width="stretch")
+    st.vega_lite_chart(spec=charts.equity(curve, start=start), width="stretch")
     st.subheader("Drawdown")
-    st.altair_chart(charts.drawdown(curve, limit=settings.risk.max_drawdown), width="stretch")
+    st.vega_lite_chart(
+        spec=charts.drawdown(curve, limit=settings.risk.max_drawdown), width="stretch"
+    )
     st.caption(
         f"{state['rows']:,} marks from {ui.when(state['first_ts'])} to {ui.when(latest['ts'])}"
         + (f", shown as {len(curve):,} points" if len(curve) < state["rows"] else "")

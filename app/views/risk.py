@@ -59,7 +59,7 @@ else:
             key="risk_limits",
         )
     with right:
-        st.altair_chart(charts.limit_use(use), width="stretch")
+        st.vega_lite_chart(spec=charts.limit_use(use), width="stretch")
     st.caption(
         f"Account limits from the latest mark ({ui.when(state['latest']['ts'])}); market limits "
         "from each market's latest decision's risk checks. Configured limits: "
@@ -72,7 +72,9 @@ if state is None:
     ui.empty("No equity marks yet", "cryptobot trade")
 else:
     curve = data.equity_series(wh, mode)
-    st.altair_chart(charts.drawdown(curve, limit=settings.risk.max_drawdown), width="stretch")
+    st.vega_lite_chart(
+        spec=charts.drawdown(curve, limit=settings.risk.max_drawdown), width="stretch"
+    )
     cols = st.columns(3)
     ui.stat(cols[0], "Drawdown now", ui.pct(state["latest"]["drawdown"]), "below the peak")
     ui.stat(cols[1], "Worst drawdown", ui.pct(state["max_drawdown"]), "since the first mark")
@@ -89,7 +91,7 @@ if returns.shape[1] < 2 or len(returns) < 3:
 else:
     corr = returns.corr()
     limit = settings.risk.correlation_limit
-    st.altair_chart(charts.correlation_heatmap(corr, limit=limit), width="content")
+    st.vega_lite_chart(spec=charts.correlation_heatmap(corr, limit=limit), width="content")
     pairs = [
         f"{a} / {b} ({corr.loc[a, b]:.2f})"
         for i, a in enumerate(corr.index)
