@@ -1,6 +1,7 @@
 """The Streamlit app served for real and looked at in headless Chromium, page by page.
 
-``streamlit run app/main.py`` starts on a free port against the shared app warehouse
+``streamlit run app/main.py`` (the ``st.App`` that imports the pages' libraries at start, then
+serves ``app/streamlit_app.py``) starts on a free port against the shared app warehouse
 (``tests/app_warehouse.py``); once ``/_stcore/health`` answers, one headless Chromium (Debian's
 ``chromium``) opens every page at its URL and takes a 1400x1000 screenshot, which must not be
 blank: enough distinct colours and drawn pixels, and the SIMULATED banner's amber among them.
@@ -55,9 +56,13 @@ async def _visit(chromium: str, base: str, out: Path) -> dict[str, dict]:
 
 def test_every_page_renders_in_headless_chromium(chromium, tmp_path_factory, tmp_path):
     built = app_warehouse(tmp_path_factory)
-    with streamlit_server(built.env, tmp_path / "server.log") as base:
+    log = tmp_path / "server.log"
+    with streamlit_server(built.env, log) as base:
         facts = asyncio.run(_visit(chromium, base, tmp_path))
     problems = []
+    if "page libraries imported" not in log.read_text():
+        problems.append(f"the server did not warm up (served without app/main.py's st.App?):\n"
+                        f"{log.read_text()}")
     for spec in PAGES:
         fact = facts[spec.title]
         png = tmp_path / f"{spec.url_path}.png"

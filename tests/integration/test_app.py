@@ -29,7 +29,8 @@ from tests.trading_factory import seed_trading
 
 pytestmark = pytest.mark.integration
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+#: the app's script (``app/main.py`` serves it; AppTest runs the script itself)
+SCRIPT = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 PAGES = {page.title: page.path for page in NAVIGATION}
 
 
@@ -48,7 +49,7 @@ def seeded_env(built: AppWarehouse, monkeypatch: pytest.MonkeyPatch) -> AppWareh
 
 def open_page(title: str) -> AppTest:
     """The app, switched to the page ``title``, run once; it must not raise."""
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at = AppTest.from_file(str(SCRIPT), default_timeout=60)
     at.run()
     if title != "Overview":
         at.switch_page(PAGES[title]).run()
