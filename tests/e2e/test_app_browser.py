@@ -61,8 +61,9 @@ def test_every_page_renders_in_headless_chromium(chromium, tmp_path_factory, tmp
         facts = asyncio.run(_visit(chromium, base, tmp_path))
     problems = []
     if "page libraries imported" not in log.read_text():
-        problems.append(f"the server did not warm up (served without app/main.py's st.App?):\n"
-                        f"{log.read_text()}")
+        problems.append(
+            "the server did not warm up (served without app/main.py's st.App?):\n" + log.read_text()
+        )
     for spec in PAGES:
         fact = facts[spec.title]
         png = tmp_path / f"{spec.url_path}.png"

@@ -64,7 +64,7 @@ def rerun(at: AppTest) -> AppTest:
 
 
 def charts(at: AppTest) -> list[dict]:
-    """The Vega-Lite specs of the page's Altair charts."""
+    """The Vega-Lite specs of the page's charts."""
     return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
 
 

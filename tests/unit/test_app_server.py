@@ -1,7 +1,7 @@
 """``app/main.py``: the server imports what the pages import before it answers.
 
 A page whose script imports a library the warm-up does not would pay that import on the first
-request again (the page budget is 2 s, pandas and Altair alone take ~0.5 s), so every module the
+request again (the page budget is 2 s; importing pandas alone takes ~0.3 s), so every module the
 app's scripts and modules import, other than the standard library and Streamlit, must be loaded
 by ``warm_up``. Run in a fresh interpreter so nothing this test session imported counts.
 """
