@@ -138,6 +138,15 @@ def seed_trading(
                 }
                 for name in CHECK_NAMES
             ]
+            # the columns that key an order and a decision to its account, market and bar
+            market = {
+                "mode": mode,
+                "strategy": strategy,
+                "exchange": exchange,
+                "symbol": symbol,
+                "timeframe": "1h",
+                "bar_ts": bar_ts,
+            }
             cid = None
             action = "hold"
             reason = "at target"
@@ -153,12 +162,7 @@ def seed_trading(
                     orders.append(
                         {
                             "client_order_id": cid,
-                            "mode": mode,
-                            "strategy": strategy,
-                            "exchange": exchange,
-                            "symbol": symbol,
-                            "timeframe": "1h",
-                            "bar_ts": bar_ts,
+                            **market,
                             "side": side,
                             "order_type": "market",
                             "amount": amount,
@@ -205,12 +209,7 @@ def seed_trading(
             decisions.append(
                 {
                     "id": decision_id,
-                    "mode": mode,
-                    "strategy": strategy,
-                    "exchange": exchange,
-                    "symbol": symbol,
-                    "timeframe": "1h",
-                    "bar_ts": bar_ts,
+                    **market,
                     "decided_at": decided_at,
                     "model_name": model,
                     "model_version": "1",

@@ -68,7 +68,11 @@ def total(frame) -> int:
     return int(frame["total"].iloc[0]) if not frame.empty else 0
 
 
-def shown(frame, what: str) -> None:
+def listing(frame, what: str, key: str, column_config: dict) -> None:
+    """The newest rows of ``frame`` (its ``total`` column left out) and how many match."""
+    st.dataframe(
+        frame.drop(columns=["total"]), hide_index=True, column_config=column_config, key=key
+    )
     n = total(frame)
     st.caption(
         f"{n:,} {what} match the filters"
@@ -99,23 +103,23 @@ orders_tab, fills_tab, audit_tab = st.tabs(
     ]
 )
 with orders_tab:
-    st.dataframe(
-        orders.drop(columns=["total"]),
-        hide_index=True,
-        column_config={
+    listing(
+        orders,
+        "orders",
+        "trades_orders",
+        {
             "amount": st.column_config.NumberColumn(format="%.6f"),
             "filled": st.column_config.NumberColumn(format="%.6f"),
             "average_price": st.column_config.NumberColumn("avg price", format="%.4f"),
             "fee": st.column_config.NumberColumn(format="%.4f"),
         },
-        key="trades_orders",
     )
-    shown(orders, "orders")
 with fills_tab:
-    st.dataframe(
-        fills.drop(columns=["total"]),
-        hide_index=True,
-        column_config={
+    listing(
+        fills,
+        "fills",
+        "trades_fills",
+        {
             "amount": st.column_config.NumberColumn(format="%.6f"),
             "price": st.column_config.NumberColumn(format="%.4f"),
             "notional": st.column_config.NumberColumn(format="%.2f"),
@@ -124,14 +128,13 @@ with fills_tab:
             "spread_cost": st.column_config.NumberColumn("spread cost", format="%.4f"),
             "slippage_cost": st.column_config.NumberColumn("slippage cost", format="%.4f"),
         },
-        key="trades_fills",
     )
-    shown(fills, "fills")
 with audit_tab:
-    st.dataframe(
-        decisions.drop(columns=["total"]),
-        hide_index=True,
-        column_config={
+    listing(
+        decisions,
+        "decisions",
+        "trades_decisions",
+        {
             "failed_checks": "failed checks",
             "checks_run": "checks",
             "prob_up": st.column_config.NumberColumn("P(up)", format="%.3f"),
@@ -142,9 +145,7 @@ with audit_tab:
             "target_amount": st.column_config.NumberColumn("target", format="%.6f"),
             "position_before": st.column_config.NumberColumn("held before", format="%.6f"),
         },
-        key="trades_decisions",
     )
-    shown(decisions, "decisions")
     if not decisions.empty:
         ids = list(decisions["id"])
         first_blocked = decisions.index[decisions["action"] == "blocked"]
