@@ -92,6 +92,16 @@ def http_get(url: str, timeout: float = 2.0) -> str:
         return response.read().decode()
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Terminate ``process``; kill it if it has not exited 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def streamlit_server(
     env: Mapping[str, str], log: Path, *, timeout: float = 60.0, main: Path = MAIN
@@ -135,12 +145,7 @@ def streamlit_server(
             time.sleep(0.1)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 class Page:
@@ -251,12 +256,7 @@ async def chromium_page(chromium: str, profile: Path):
             )
             yield page
     finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait()
+        stop(browser)
 
 
 def image_stats(path: Path, banner_rgb: tuple[int, int, int]) -> dict:
