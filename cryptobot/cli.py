@@ -63,12 +63,20 @@ class _NoTracebackForKnownErrors(logging.Filter):
 
 
 def _run(call, *args, **kwargs):
-    """Run a flow (or any core call), turning project errors into a message and an exit code."""
+    """Run a flow (or any core call), turning project errors into a message and an exit code.
+
+    Without PREFECT_API_URL a flow runs on a temporary Prefect server started for this command
+    and ended with it, however the command ends (`flows._server`)."""
     known = _NoTracebackForKnownErrors()
     loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
     for logger in loggers:
         logger.addFilter(known)
     try:
+        if type(call).__name__ == "Flow":  # a flow: on a server that dies with this process
+            from flows._server import temporary_server
+
+            with temporary_server():
+                return call(*args, **kwargs)
         return call(*args, **kwargs)
     except CryptobotError as exc:
         raise _fail(exc) from None

@@ -22,6 +22,7 @@ import duckdb
 from cryptobot.config import Settings, load_settings
 from cryptobot.errors import FeatureBuildError
 from cryptobot.warehouse.db import read_connection, write_connection
+from cryptobot.warehouse.lock import write_lock
 
 #: Where consumers read the features (the marts schema, see generate_schema_name in dbt_project).
 FEATURES_TABLE = "marts.fct_features"
@@ -91,7 +92,11 @@ def build_features(
     deadline = time.monotonic() + settings.write_lock_timeout
     delay = 0.2
     while True:
-        with _DBT_LOCK, _warehouse_env(settings.warehouse):
+        with (
+            write_lock(settings.warehouse, timeout=settings.write_lock_timeout, log=log),
+            _DBT_LOCK,
+            _warehouse_env(settings.warehouse),
+        ):
             result = _invoke_dbt(args, log)
         failures = _failures(result, dbt_dir / "logs")
         if failures and _is_schema_change(failures) and "--full-refresh" not in args:

@@ -7,10 +7,6 @@ from contextlib import contextmanager
 
 from prefect import get_run_logger
 
-#: the one global concurrency limit around warehouse writes (DuckDB has one writer)
-WAREHOUSE_WRITES = "warehouse-writes"
-_limit_checked = False
-
 
 def progress() -> Callable[[str], None]:
     """Progress lines go to the run's logger, so they show in the terminal and in the Prefect UI."""
@@ -26,37 +22,29 @@ def retry_unless_known(task, task_run, state) -> bool:
     return not isinstance(exc, CryptobotError) or bool(getattr(exc, "retryable", False))
 
 
-def _ensure_limit() -> None:
-    """Create the ``warehouse-writes`` limit (1 slot) if the server has none; a limit someone
-    already set (e.g. ``prefect gcl update warehouse-writes --disable``) is left alone."""
-    global _limit_checked
-    if _limit_checked:
-        return
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
-        except ObjectNotFound:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=WAREHOUSE_WRITES, limit=1)
-            )
-    _limit_checked = True
-
-
 @contextmanager
 def warehouse_writes() -> Iterator[None]:
-    """Hold the single slot of the ``warehouse-writes`` global concurrency limit.
+    """Hold the warehouse's write lock for a task that writes it.
 
-    Every task that writes the warehouse runs inside it, so flows started at the same moment
-    (ingest and trade at the top of the hour, a backfill from the UI) queue in Prefect instead
-    of waiting on DuckDB's file lock. The warehouse's own lock retry stays as the last guard for
-    writers outside Prefect (the CLI's read-only commands never write).
+    Every writing task runs inside it, so flows started at the same moment (ingest and trade at
+    the top of the hour, a backfill from the UI) queue for the one writer, saying in their log
+    whom they wait for. The lock is a file lock the kernel releases when its holder dies, so a
+    crashed or killed run never blocks the runs after it (:mod:`cryptobot.warehouse.lock`).
     """
-    from prefect.concurrency.sync import concurrency
+    from prefect.context import FlowRunContext, TaskRunContext
 
-    _ensure_limit()
-    with concurrency(WAREHOUSE_WRITES, occupy=1, strict=True, lease_duration=3600):
+    from cryptobot.config import load_settings
+    from cryptobot.warehouse.lock import write_lock
+
+    settings = load_settings()
+    what = "cryptobot"
+    task_run = TaskRunContext.get()
+    flow_run = FlowRunContext.get()
+    if flow_run is not None and flow_run.flow_run is not None:
+        what = f"flow {flow_run.flow.name} run {flow_run.flow_run.name}"
+    if task_run is not None:
+        what += f", task {task_run.task.name}"
+    with write_lock(
+        settings.warehouse, timeout=settings.write_lock_timeout, what=what, log=progress()
+    ):
         yield

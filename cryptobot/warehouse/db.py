@@ -1,9 +1,12 @@
 """Opening the DuckDB warehouse: one writer, many readers, migrations on first use.
 
 DuckDB lets one process write a database file; other processes may open it read-only only while
-no writer holds it. So writers keep their connection for one short transaction and close it, and
-both sides retry on a lock conflict with a bounded, jittered back-off: a user sees a short wait,
-never a lock error (unless a writer holds the file for longer than ``timeout``).
+no writer holds it. Writers first take the warehouse's write lock (:mod:`cryptobot.warehouse.lock`,
+released by the kernel when its holder dies, however it dies), so they queue with a message naming
+the holder instead of racing for the file. Writers keep their connection for one short
+transaction and close it; readers retry on DuckDB's lock conflict with a bounded, jittered
+back-off: a user sees a short wait, never a lock error (unless a writer holds the file for longer
+than ``timeout``).
 
 Every connection runs with ``TimeZone = 'UTC'``: the warehouse stores naive UTC timestamps, and
 DuckDB would otherwise take the machine's zone (``TZ``) for ``now()::timestamp`` defaults and
@@ -23,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from cryptobot.errors import WarehouseBusyError, WarehouseError
+from cryptobot.warehouse.lock import write_lock
 
 _LOCK_MARKERS = ("lock", "conflicting", "being used", "already open")
 #: bytes 8-11 of every DuckDB database file
@@ -154,15 +158,17 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 @contextmanager
 def write_connection(path: Path, *, timeout: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection that may write; migrations are applied first. Keep the block short."""
+    """A connection that may write, under the warehouse's write lock (:mod:`.lock`); migrations
+    are applied first. Keep the block short."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only=False, timeout=timeout)
-    try:
-        migrate(con)
-        yield con
-    finally:
-        con.close()
+    with write_lock(path, timeout=timeout):
+        con = _connect(path, read_only=False, timeout=timeout)
+        try:
+            migrate(con)
+            yield con
+        finally:
+            con.close()
 
 
 @contextmanager

@@ -344,18 +344,14 @@ def test_cli_trade_runs_the_flow_and_a_rerun_sends_nothing(account: Settings, pr
     assert list(equity) == [pd.Timestamp(moment + k * HOUR) for k in range(4)]
 
 
-def test_warehouse_writes_hold_the_one_global_concurrency_slot(account: Settings, prefect_harness):
-    from prefect.client.orchestration import get_client
-
-    from flows._common import WAREHOUSE_WRITES
+def test_a_trade_step_writes_under_the_warehouse_write_lock(account: Settings, prefect_harness):
+    from cryptobot.warehouse.lock import read_holder
     from flows.trade import trade
 
     holding = []
 
-    def spy(*args, **kwargs):  # what the slot looks like while a step writes
-        with get_client(sync_client=True) as client:
-            limit = client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
-        holding.append((limit.limit, limit.active_slots))
+    def spy(*args, **kwargs):  # who the lock file names while a step writes
+        holding.append(read_holder(account.warehouse))
         return real(*args, **kwargs)
 
     import cryptobot.trading.engine as engine
@@ -366,7 +362,9 @@ def test_warehouse_writes_hold_the_one_global_concurrency_slot(account: Settings
         trade(as_of=default_as_of(account) - 40 * HOUR)
     finally:
         engine._write_decision = real
-    assert holding and set(holding) == {(1, 1)}  # one slot, taken by the step
+    assert holding and {h.pid for h in holding} == {os.getpid()}
+    assert all("flow trade run" in h.what and "task trade-step" in h.what for h in holding)
+    assert read_holder(account.warehouse) is None  # released after the step
 
 
 def test_trading_without_features_says_what_to_run(settings: Settings):
