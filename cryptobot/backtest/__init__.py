@@ -1,0 +1,1 @@
+"""Backtests: the execution core replayed over history, their metrics and Monte Carlo."""
