@@ -70,7 +70,7 @@ gaps as (
     from series
 )
 select
-    exchange, symbol, timeframe, ts, available_at, is_simulated, close,
+    exchange, symbol, timeframe, ts, available_at, is_simulated, open, close, volume,
     log_return_1, log_return_4, log_return_24, realized_vol_24, rsi_14,
     macd / close as macd_rel,
     macd_signal / close as macd_signal_rel,

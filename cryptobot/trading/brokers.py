@@ -1,15 +1,11 @@
 """Brokers: where orders go. Paper (the default) simulates fills; live sends them through ccxt.
 
 **Paper.** An order decided at a bar's close is filled at the next price that existed after the
-decision: the open of the next bar, known once that bar is stored (the flow's next run). The fill
-pays half the spread, a fixed slippage and a square-root market impact, then the taker fee::
-
-    price = open * (1 ± (spread / 2 + slippage + impact * vol * sqrt(notional / bar_quote_volume)))
-    fee   = fee_rate * amount * price
-
-(+ for buys, - for sells; ``vol`` is the per-bar volatility of the decision bar). The spread is
-the configured assumption (``trading.spread``) since the simulated market has no order book; the
-spread risk check uses the same figure, labelled "assumed".
+decision: the open of the next bar, known once that bar is stored (the flow's next run). The
+execution core fills it (:func:`cryptobot.trading.core.paper_fill`: half the spread, a fixed
+slippage and a square-root market impact, then the taker fee), the same in the trading flow and
+in a backtest. The spread is the configured assumption (``trading.spread``) since the simulated
+market has no order book; the spread risk check uses the same figure, labelled "assumed".
 
 **Live.** ``create_order`` with the client order id in ``params["clientOrderId"]``. Before any
 submission the broker asks the exchange for an order with that id (open and recent closed
@@ -19,8 +15,7 @@ the order it sent instead of sending it again. Live mode refuses to start withou
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -32,24 +27,11 @@ from cryptobot.trading.markets import MarketRules, simulated_rules
 from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus
 
 
-@dataclass(frozen=True)
-class Bar:
-    """The bar a paper order fills at."""
-
-    ts: datetime
-    open: float
-    volume: float  # base
-    volatility: float | None  # per-bar volatility known at the decision
-
-
 class PaperBroker:
     mode = "paper"
 
     def __init__(self, trading: TradingSettings) -> None:
-        self.fee_rate = trading.fee
         self.spread_assumed = trading.spread
-        self.slippage = trading.slippage
-        self.impact = trading.impact
 
     def rules(self, symbol: str) -> MarketRules:
         return simulated_rules(symbol)
@@ -58,37 +40,8 @@ class PaperBroker:
         return self.spread_assumed, "assumed (paper)"
 
     def submit(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
-        """The paper desk takes the order; it fills at the next bar (:meth:`fill`)."""
+        """The paper desk takes the order; the core fills it at the next bar's open."""
         return order.moved_to(OrderStatus.SUBMITTED, when), []
-
-    def fill(self, order: Order, bar: Bar) -> tuple[Order, Fill]:
-        mid = bar.open
-        notional = order.remaining * mid
-        quote_volume = bar.volume * mid
-        impact = 0.0
-        if self.impact and bar.volatility and quote_volume > 0:
-            impact = self.impact * bar.volatility * math.sqrt(notional / quote_volume)
-        half_spread = self.spread_assumed / 2
-        slip = self.slippage + impact
-        sign = 1.0 if order.side == "buy" else -1.0
-        price = mid * (1 + sign * (half_spread + slip))
-        amount = order.remaining
-        fee = self.fee_rate * amount * price
-        fill = Fill(
-            trade_id=f"{order.client_order_id}-1",
-            order=order,
-            amount=amount,
-            price=price,
-            fee=fee,
-            ts=bar.ts,
-            reference_price=mid,
-            spread_cost=amount * mid * half_spread,
-            slippage_cost=amount * mid * slip,
-        )
-        filled = order.moved_to(
-            OrderStatus.FILLED, bar.ts, filled=order.amount, average_price=price, fee=fee
-        )
-        return filled, fill
 
 
 def live_client(settings: Settings) -> Any:

@@ -1,19 +1,20 @@
 """One run of the trading flow, as a plain function: :meth:`Trader.step` at a moment ``as_of``.
 
-A step, in order:
+The step is the execution core (:mod:`cryptobot.trading.core`) run for one bar on the account
+and bars read from the warehouse; a backtest (:mod:`cryptobot.backtest.engine`) runs the same
+core over every bar of history. A step, in order:
 
 1. **Read** (one read-only connection): positions, open orders, the last equity mark, cash (the
-   initial capital plus every fill's cash flow), each symbol's newest feature rows known at
-   ``as_of`` (``available_at <= as_of``), the recent returns and volumes for the risk checks.
-2. **Fill** open paper orders at the first bar that opened at or after their decision (its open,
-   plus costs: :mod:`cryptobot.trading.brokers`); live orders are refreshed from the exchange.
-3. **Mark** positions at the newest closes and append the equity point (peak, drawdown, the
-   day's opening equity).
-4. **Decide**, per symbol, on the newest closed bar: the champion predicts it, the strategy turns
-   the prediction into a target position, the target is sized (``risk.max_position_size`` of
-   equity), rounded to the market's precision, and every risk check runs. The result is one
-   audit row (``trade_decisions``): the prediction's key, the model version, every check, and
-   the order or why none was sent.
+   initial capital plus every fill's cash flow), and each symbol's feature rows known at
+   ``as_of`` (``available_at <= as_of``), far enough back for the model's lookback and the risk
+   checks' windows.
+2. **Predict**, per symbol, on the newest closed bar: the champion's answer, and the strategy's
+   target for it (skipped, with the reason, when the data is stale, the features are incomplete
+   or the model has no answer).
+3. **Core** (one call of :func:`core.step_bar`): fill open paper orders at the open of the bar
+   after their decision, mark the account, and size, check and order each symbol's target.
+4. **Audit**: one ``trade_decisions`` row per symbol and bar: the prediction's key, the model
+   version, every risk check (value, limit, passed, detail), and the order or why none was sent.
 5. **Write**: fills, orders, positions and the equity point in one transaction; then each
    decision with its prediction and order in its own transaction. Live orders are sent after
    they are stored, so a crash can only leave an order ``new``, which the next run sends (the
@@ -42,7 +43,10 @@ from cryptobot.config import Settings
 from cryptobot.errors import TradingError
 from cryptobot.ingest import utc_now
 from cryptobot.timeframes import timeframe_seconds
-from cryptobot.trading.brokers import Bar, LiveBroker, PaperBroker, live_client
+from cryptobot.trading import core
+from cryptobot.trading.bars import Bars, bars_from_rows
+from cryptobot.trading.brokers import LiveBroker, PaperBroker, live_client
+from cryptobot.trading.markets import too_small_reason
 from cryptobot.trading.orders import (
     OPEN_STATES,
     Fill,
@@ -51,9 +55,9 @@ from cryptobot.trading.orders import (
     client_order_id,
     decision_id,
 )
-from cryptobot.trading.portfolio import DUST, EquityPoint, Position, equity_point
-from cryptobot.trading.risk import OrderContext, adds_risk, pre_trade_checks
-from cryptobot.trading.strategies import Prediction, get_strategy
+from cryptobot.trading.portfolio import DUST, EquityPoint, Position
+from cryptobot.trading.risk import describe_checks
+from cryptobot.trading.strategies import get_strategy
 from cryptobot.warehouse.db import read_connection, write_connection
 from models.dataset import Target, configured_targets, read_feature_rows
 from models.predictions import Champion, load_champion, store_predictions
@@ -155,9 +159,14 @@ class Trader:
         self.broker = broker
         self.strategy = get_strategy(settings.trading.strategy, settings.trading.min_confidence)
         self.targets: list[Target] = configured_targets(settings, symbols)
+        self.symbols = [t.symbol for t in self.targets]
         self.exchange = self.targets[0].exchange
         self.timeframe = self.targets[0].timeframe
-        self.bar = timedelta(seconds=timeframe_seconds(self.timeframe))
+        self.bar_seconds = timeframe_seconds(self.timeframe)
+        self.bar = timedelta(seconds=self.bar_seconds)
+        self.params = core.CoreParams.from_settings(
+            settings, self.bar_seconds, paper=self.mode == "paper"
+        ).array()
         self.log = log
         self._champions: dict[str, Champion | None] = {}
 
@@ -181,46 +190,78 @@ class Trader:
             result.seconds = time.perf_counter() - t0
             return result
 
-        filled_orders, fills = self._fill_open_orders(state, as_of)
-        positions = self._apply_fills(state.positions, fills)
-        cash = math.fsum([state.cash, *(-f.signed_amount * f.price - f.fee for f in fills)])
-        marks = {s: float(rows["close"].iloc[-1]) for s, rows in state.rows.items() if len(rows)}
-        positions = {
-            s: (p.marked(marks[s], as_of) if s in marks else p) for s, p in positions.items()
-        }
-        point = equity_point(self.mode, as_of, cash, positions, state.previous, state.is_simulated)
+        bars = bars_from_rows(state.rows, self.symbols, self.bar_seconds, through=as_of)
+        t = len(bars) - 1
+        targets = np.full((len(bars), len(self.symbols)), np.nan)
+        decisions: dict[str, _Decision] = {}
+        for k, target in enumerate(self.targets):
+            decision = self._predict(target, champions[target.symbol], state, as_of)
+            if decision is None:
+                result.already_decided += 1
+            elif decision.row is not None:
+                decisions[target.symbol] = decision
+                targets[t, k] = decision.target
+
+        book, orders_on_book = self._book(state, bars, t)
+        rules = self._rules()
+        decided = np.zeros((len(self.symbols), core.N_DECISION))
+        checks = np.full((len(self.symbols), core.N_CHECKS, 3), np.nan)
+        rows = np.zeros(self.settings.trading.correlation_window + 1, dtype=np.int64)
+        core.step_bar(
+            t,
+            _ns(as_of),
+            bars.ts,
+            bars.avail,
+            bars.market,
+            targets,
+            rules,
+            self.params,
+            book.account,
+            book.positions,
+            book.orders,
+            book.order_state,
+            book.fills,
+            book.counts,
+            book.equity,
+            decided,
+            checks,
+            True,
+            rows,
+        )
+        filled_orders, fills = self._fills(book, bars, orders_on_book)
+        positions = self._positions(state, book, bars, t, fills, as_of)
+        row = book.equity[t]
+        point = EquityPoint(
+            mode=self.mode,
+            ts=as_of,
+            cash=float(row[core.E_CASH]),
+            positions_value=float(row[core.E_VALUE]),
+            equity=float(row[core.E_EQUITY]),
+            gross_exposure=float(row[core.E_GROSS]),
+            peak_equity=float(row[core.E_PEAK]),
+            drawdown=float(row[core.E_DRAWDOWN]),
+            day_start_equity=float(row[core.E_DAY_START]),
+            daily_pnl=float(row[core.E_DAILY_PNL]),
+            is_simulated=state.is_simulated,
+        )
         limit = self.settings.risk.max_drawdown
         result.kill_switch = point.drawdown >= limit
         newly_tripped = result.kill_switch and (
             state.previous is None or state.previous.drawdown < limit
         )
-
-        open_orders = [o for o in state.open_orders if o.client_order_id not in filled_orders]
-        pending = {t.symbol: 0.0 for t in self.targets}
-        for order in open_orders:
-            if order.symbol in pending:
-                pending[order.symbol] += order.signed_amount * (order.remaining / order.amount)
-        decisions = []
-        for target in self.targets:
-            decision = self._decide(
-                target, champions[target.symbol], state, point, positions, pending, marks, as_of
-            )
-            if decision is None:
-                result.already_decided += 1
-                continue
-            if decision.row is None:  # no data for this symbol at all
-                continue
-            decisions.append(decision)
-            if decision.order is not None:
-                pending[target.symbol] += decision.order.signed_amount
+        for k, symbol in enumerate(self.symbols):
+            if symbol in decisions and decisions[symbol].decided:
+                self._audit(decisions[symbol], decided[k], checks[k], point, rules[k], as_of)
         result.decide_seconds = time.perf_counter() - t_decide
 
-        self._write(point, positions, filled_orders, fills, decisions)
+        ordered = list(decisions.values())
+        self._write(point, positions, filled_orders, fills, ordered)
+        open_orders = [o for o in state.open_orders if o.client_order_id not in filled_orders]
         result.equity = point
         result.fills = fills
-        result.decisions = [d.row for d in decisions]
-        result.orders = [d.order for d in decisions if d.order is not None]
-        if isinstance(self.broker, LiveBroker):
+        result.decisions = [d.row for d in ordered]
+        result.orders = [d.order for d in ordered if d.order is not None]
+        if self.mode == "live":
             self._send_live([*open_orders, *result.orders], positions, as_of)
         if newly_tripped:
             self._alert(
@@ -247,9 +288,9 @@ class Trader:
 
     def _read_state(self, as_of: datetime, lookback: int) -> _State:
         settings = self.settings
-        symbols = [t.symbol for t in self.targets]
-        window = max(settings.trading.correlation_window, settings.trading.liquidity_window)
-        since = as_of - self.bar * (lookback + ROW_MARGIN + max(t.horizon for t in self.targets))
+        trading = settings.trading
+        window = max(trading.correlation_window, trading.liquidity_window)
+        history = max(lookback + ROW_MARGIN + max(t.horizon for t in self.targets), window + 1)
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             params = [self.mode, self.exchange]
             positions = con.execute(
@@ -278,20 +319,13 @@ class Trader:
                     [self.mode],
                 ).fetchall()
             )
+            since = as_of - self.bar * history
+            if len(orders):  # back to the oldest open order's decision bar
+                since = min(since, pd.Timestamp(orders["created_at"].min()) - self.bar)
             rows = {
                 t.symbol: read_feature_rows(settings, t, since=since, until=as_of, con=con)
                 for t in self.targets
             }
-            recent = con.execute(
-                f"""
-                select symbol, ts, log_return_1, volume * close as quote_volume
-                from marts.fct_features
-                where exchange = ? and timeframe = ? and symbol in ({", ".join("?" * len(symbols))})
-                  and available_at <= ? and available_at > ?
-                """,
-                [self.exchange, self.timeframe, *symbols, as_of, as_of - self.bar * window],
-            ).df()
-            bars = self._fill_bars(con, orders, as_of)
             bar_keys = [
                 decision_id(
                     self.mode,
@@ -321,115 +355,19 @@ class Trader:
             open_orders=[Order.from_row(_plain(r)) for r in orders.to_dict("records")],
             previous=prev,
             last_mark=pd.Timestamp(last_mark).to_pydatetime() if last_mark is not None else None,
-            cash=self.settings.trading.initial_capital + float(flows),
+            cash=math.fsum([self.settings.trading.initial_capital, flows]),
             rows=rows,
-            correlations=self._correlations(recent),
-            quote_volumes=self._quote_volumes(recent),
-            fill_bars=bars,
             decided=decided,
             is_simulated=is_simulated,
         )
 
-    def _correlations(self, recent: pd.DataFrame) -> pd.DataFrame:
-        """Correlations of the symbols' returns over the newest ``correlation_window`` bars."""
-        window = self.settings.trading.correlation_window
-        returns = recent.pivot_table(index="ts", columns="symbol", values="log_return_1")
-        return returns.sort_index().iloc[-window:].corr(min_periods=max(24, window // 2))
+    # -- predicting -------------------------------------------------------------------------
 
-    def _quote_volumes(self, recent: pd.DataFrame) -> dict[str, float]:
-        """Quote volume of the newest ``liquidity_window`` bars, for symbols that have them all."""
-        window = self.settings.trading.liquidity_window
-        volumes = {}
-        for symbol, rows in recent.sort_values("ts").groupby("symbol"):
-            if len(rows) >= window:
-                volumes[symbol] = float(rows["quote_volume"].iloc[-window:].sum())
-        return volumes
-
-    def _fill_bars(self, con, orders: pd.DataFrame, as_of: datetime) -> dict[str, Bar]:
-        """client order id -> the first bar opened at or after its decision, known at as_of."""
-        if orders.empty or self.mode != "paper":
-            return {}
-        con.register("open_orders", orders[["client_order_id", "symbol", "created_at"]])
-        try:
-            found = con.execute(
-                """
-                select o.client_order_id, arg_min(f.ts, f.ts) as ts,
-                       arg_min(f.open, f.ts) as open, arg_min(f.volume, f.ts) as volume
-                from open_orders o
-                join marts.fct_features f
-                  on f.symbol = o.symbol and f.ts >= o.created_at
-                where f.exchange = ? and f.timeframe = ? and f.available_at <= ?
-                group by o.client_order_id
-                """,
-                [self.exchange, self.timeframe, as_of],
-            ).fetchall()
-            vol = dict(
-                con.execute(
-                    """
-                    select o.client_order_id, f.realized_vol_24
-                    from open_orders o join marts.fct_features f
-                      on f.symbol = o.symbol and f.ts = o.created_at - ?::interval
-                    where f.exchange = ? and f.timeframe = ?
-                    """,
-                    [self.bar, self.exchange, self.timeframe],
-                ).fetchall()
-            )
-        finally:
-            con.unregister("open_orders")
-        return {
-            cid: Bar(
-                ts=pd.Timestamp(ts).to_pydatetime(),
-                open=float(open_),
-                volume=float(volume),
-                volatility=vol.get(cid),
-            )
-            for cid, ts, open_, volume in found
-        }
-
-    # -- filling and marking ----------------------------------------------------------------
-
-    def _fill_open_orders(self, state: _State, as_of: datetime) -> tuple[dict, list[Fill]]:
-        if not isinstance(self.broker, PaperBroker):
-            return {}, []
-        filled, fills = {}, []
-        for order in state.open_orders:
-            bar = state.fill_bars.get(order.client_order_id)
-            if bar is None:
-                continue
-            done, fill = self.broker.fill(order, bar)
-            filled[order.client_order_id] = done
-            fills.append(fill)
-        return filled, fills
-
-    def _apply_fills(self, positions: dict[str, Position], fills: list[Fill]) -> dict:
-        positions = dict(positions)
-        for fill in fills:
-            order = fill.order
-            position = positions.get(order.symbol) or Position(
-                mode=self.mode,
-                exchange=order.exchange,
-                symbol=order.symbol,
-                is_simulated=order.is_simulated,
-            )
-            positions[order.symbol] = position.applied(
-                fill.signed_amount, fill.price, fill.fee, fill.ts
-            )
-        return positions
-
-    # -- deciding ---------------------------------------------------------------------------
-
-    def _decide(
-        self,
-        target: Target,
-        champion: Champion | None,
-        state: _State,
-        point: EquityPoint,
-        positions: dict[str, Position],
-        pending: dict[str, float],
-        marks: dict[str, float],
-        as_of: datetime,
+    def _predict(
+        self, target: Target, champion: Champion | None, state: _State, as_of: datetime
     ) -> _Decision | None:
-        settings = self.settings
+        """The audit row so far and the strategy's target for the symbol's newest bar; None when
+        that bar was decided before, a row-less decision when the symbol has no data at all."""
         rows = state.rows[target.symbol]
         if rows.empty:
             self.log(f"{target.symbol}: no feature rows known at {as_of}: nothing to decide")
@@ -441,9 +379,6 @@ class Trader:
         )
         if did in state.decided:
             return None
-        price = float(newest["close"])
-        held = positions[target.symbol].amount if target.symbol in positions else 0.0
-        current = held + pending.get(target.symbol, 0.0)
         row = {
             "id": did,
             "mode": self.mode,
@@ -453,14 +388,14 @@ class Trader:
             "timeframe": self.timeframe,
             "bar_ts": bar_ts,
             "decided_at": as_of,
-            "model_name": target.name,
-            "model_version": champion.version if champion else None,
+            "model_name": target.name if self.strategy.uses_model else None,
+            "model_version": champion.version if champion and self.strategy.uses_model else None,
             "prediction_id": None,
             "pred_return": None,
             "prob_up": None,
             "confidence": None,
-            "price": price,
-            "position_before": current,
+            "price": float(newest["close"]),
+            "position_before": None,
             "target_amount": None,
             "order_amount": 0.0,
             "action": "skip",
@@ -478,116 +413,232 @@ class Trader:
                 f"{self.timeframe} bar before {as_of:%Y-%m-%d %H:%M}"
             )
             return decision
-        if champion is None:
-            row["reason"] = f"no champion for {target.name}: run `cryptobot train`"
-            return decision
-        complete = rows.dropna(subset=champion.required)
-        if complete.empty or complete["ts"].iloc[-1] != newest["ts"]:
-            row["reason"] = "features incomplete for the newest bar (indicator warm-up or gap)"
-            return decision
-        output, predicted = champion.predict(complete, 1)
-        if output.empty:
-            row["reason"] = f"the model needs {champion.lookback} complete rows; fewer known"
-            return decision
-        decision.predictions = champion.rows(output, predicted)
-        answer = output.iloc[-1]
-        prediction = Prediction(
-            pred_return=float(answer["pred_return"]),
-            prob_up=float(answer["prob_up"]),
-            direction=int(answer["direction"]),
-            confidence=float(answer["confidence"]),
-        )
-        row.update(
-            prediction_id=f"{target.name}/v{champion.version}/{bar_ts.isoformat()}",
-            pred_return=prediction.pred_return,
-            prob_up=prediction.prob_up,
-            confidence=prediction.confidence,
-        )
-
-        allocation = settings.risk.max_position_size * point.equity
-        current_weight = current * price / allocation if allocation > 0 else 0.0
-        weight = float(np.clip(self.strategy.target_weight(prediction, current_weight), -1, 1))
-        rules = self.broker.rules(target.symbol)
-        wanted = rules.round_amount(weight * allocation / price) if allocation > 0 else 0.0
-        checks = self._checks(
-            target.symbol, price, current, wanted, point, positions, pending, marks, state
-        )
-        failed = [c.name for c in checks if not c.passed]
-        row["checks"] = json.dumps([c.as_dict() for c in checks])
-        row["target_amount"] = wanted
-        if failed and adds_risk(current, wanted):
-            if wanted * current < 0:
-                wanted = 0.0  # a flip: close the old side at least
-                row["reason"] = f"flip blocked by {', '.join(failed)}: closing only"
-            else:
-                row["action"] = "blocked"
-                row["reason"] = f"blocked by {', '.join(failed)}"
+        frame = rows
+        if self.strategy.uses_model:
+            if champion is None:
+                row["reason"] = f"no champion for {target.name}: run `cryptobot train`"
                 return decision
-        # closing goes to exactly zero (what is held is already on the market's steps)
-        delta = -current if abs(wanted) < DUST else rules.round_amount(wanted - current)
-        band = settings.trading.rebalance_threshold * allocation
-        if abs(delta) < DUST:
-            row.update(action="hold", reason="at target")
+            complete = rows.dropna(subset=champion.required)
+            if complete.empty or complete["ts"].iloc[-1] != newest["ts"]:
+                row["reason"] = "features incomplete for the newest bar (indicator warm-up or gap)"
+                return decision
+            output, predicted = champion.predict(complete, 1)
+            if output.empty:
+                row["reason"] = f"the model needs {champion.lookback} complete rows; fewer known"
+                return decision
+            decision.predictions = champion.rows(output, predicted)
+            answer = output.iloc[-1]
+            row.update(
+                prediction_id=f"{target.name}/v{champion.version}/{bar_ts.isoformat()}",
+                pred_return=float(answer["pred_return"]),
+                prob_up=float(answer["prob_up"]),
+                confidence=float(answer["confidence"]),
+            )
+            frame = rows.iloc[[-1]].assign(
+                **{
+                    c: [float(answer[c])]
+                    for c in ("pred_return", "prob_up", "direction", "confidence")
+                }
+            )
+        weight = float(self.strategy.populate_targets(frame)[-1])
+        if not math.isfinite(weight):
+            row["reason"] = (
+                f"no decision: the call is below min_confidence {self.strategy.min_confidence:g}"
+                if self.strategy.uses_model
+                else "no decision on this bar: the strategy keeps what is held"
+            )
             return decision
-        if abs(wanted) > DUST and abs(delta) * price < band:
-            row.update(action="hold", reason="within the rebalance band")
-            return decision
-        too_small = rules.too_small(delta, price)
-        if too_small:
-            row.update(action="hold", reason=too_small)
-            return decision
+        decision.target = weight
+        decision.decided = True
+        return decision
+
+    # -- the core's inputs and outputs --------------------------------------------------------
+
+    def _rules(self) -> np.ndarray:
+        rules = np.zeros((len(self.symbols), core.N_RULES))
+        for k, symbol in enumerate(self.symbols):
+            market = self.broker.rules(symbol)
+            spread, _ = self.broker.spread(symbol)
+            rules[k] = (
+                market.amount_step,
+                market.min_amount,
+                market.min_cost,
+                np.nan if spread is None else spread,
+            )
+        return rules
+
+    def _book(self, state: _State, bars: Bars, t: int) -> tuple[core.Book, dict[int, Order]]:
+        """The account as the core holds it: cash, positions with their newest marks, the
+        previous equity point, and the open orders (book number -> order)."""
+        book = core.Book(
+            len(bars),
+            len(self.symbols),
+            state.cash,
+            capacity=len(state.open_orders) + len(self.symbols) + 1,
+        )
+        book.account[core.A_CASH] = state.cash
+        as_of_ns = bars.ts[t] + bars.bar_ns
+        for k, symbol in enumerate(self.symbols):
+            known = np.flatnonzero(bars.avail[:t, k] <= as_of_ns)
+            if len(known):
+                book.positions[k, core.S_MARK] = bars.market[known[-1], k, core.CLOSE]
+            position = state.positions.get(symbol)
+            if position is not None:
+                book.positions[k, core.S_AMOUNT] = position.amount
+                book.positions[k, core.S_AVG] = (
+                    np.nan if position.avg_price is None else position.avg_price
+                )
+                book.positions[k, core.S_REALIZED] = position.realized_pnl
+                book.positions[k, core.S_FEES] = position.fees
+                if not len(known) and position.last_price is not None:
+                    book.positions[k, core.S_MARK] = position.last_price
+        if state.previous is not None:
+            book.set_previous(
+                state.previous.peak_equity,
+                state.previous.day_start_equity,
+                _ns(state.previous.ts),
+            )
+        on_book = {}
+        for order in state.open_orders:
+            if order.symbol not in self.symbols:
+                continue  # a market no longer traded: its order waits
+            k = self.symbols.index(order.symbol)
+            decided_bar = bars.index_at_or_after(order.created_at) - 1
+            vol = np.nan
+            if decided_bar >= 0 and bars.ts[decided_bar] + bars.bar_ns == _ns(order.created_at):
+                vol = bars.market[decided_bar, k, core.VOL]
+            remaining = order.signed_amount * (order.remaining / order.amount)
+            on_book[book.add_order(k, decided_bar, remaining, vol)] = order
+        return book, on_book
+
+    def _fills(self, book: core.Book, bars: Bars, on_book: dict[int, Order]):
+        filled, fills = {}, []
+        for f in range(int(book.counts[1])):
+            values = book.fills[f]
+            order = on_book[int(values[core.F_ORDER])]
+            when = pd.Timestamp(bars.ts[int(values[core.F_BAR])]).to_pydatetime()
+            price, fee = float(values[core.F_PRICE]), float(values[core.F_FEE])
+            fill = Fill(
+                trade_id=f"{order.client_order_id}-1",
+                order=order,
+                amount=float(values[core.F_AMOUNT]),
+                price=price,
+                fee=fee,
+                ts=when,
+                reference_price=float(values[core.F_REFERENCE]),
+                spread_cost=float(values[core.F_SPREAD_COST]),
+                slippage_cost=float(values[core.F_SLIPPAGE_COST]),
+            )
+            filled[order.client_order_id] = order.moved_to(
+                OrderStatus.FILLED, when, filled=order.amount, average_price=price, fee=fee
+            )
+            fills.append(fill)
+        return filled, fills
+
+    def _positions(self, state, book, bars, t, fills, as_of) -> dict[str, Position]:
+        """Positions after the core's step: its amounts and P&L, opening times from the fills,
+        marked at ``as_of`` where the symbol has a known close."""
+        as_of_ns = bars.ts[t] + bars.bar_ns
+        touched = {f.order.symbol for f in fills}
+        out = {}
+        for k, symbol in enumerate(self.symbols):
+            before = state.positions.get(symbol)
+            if before is None and symbol not in touched:
+                continue
+            first = before or Position(
+                mode=self.mode,
+                exchange=self.exchange,
+                symbol=symbol,
+                is_simulated=next(f.order.is_simulated for f in fills if f.order.symbol == symbol),
+            )
+            opened, updated, amount = first.opened_at, first.updated_at, first.amount
+            for fill in fills:
+                if fill.order.symbol != symbol:
+                    continue
+                new = amount + fill.signed_amount
+                if abs(amount) < DUST or new * amount < 0:
+                    opened = fill.ts
+                if abs(new) < DUST:
+                    opened = None
+                amount, updated = new, fill.ts
+            values = book.positions[k]
+            marked = bool((bars.avail[: t + 1, k] <= as_of_ns).any())
+            out[symbol] = Position(
+                mode=first.mode,
+                exchange=first.exchange,
+                symbol=symbol,
+                amount=float(values[core.S_AMOUNT]),
+                avg_price=None if math.isnan(values[core.S_AVG]) else float(values[core.S_AVG]),
+                realized_pnl=float(values[core.S_REALIZED]),
+                fees=float(values[core.S_FEES]),
+                last_price=float(values[core.S_MARK]) if marked else first.last_price,
+                opened_at=opened if abs(values[core.S_AMOUNT]) >= DUST else None,
+                updated_at=as_of if marked else updated,
+                is_simulated=first.is_simulated,
+            )
+        return out
+
+    def _audit(self, decision, decided, checks, point, rules, as_of) -> None:
+        """Complete the audit row (and make the order) from what the core decided."""
+        row = decision.row
+        symbol = row["symbol"]
+        action = core.ACTIONS[int(decided[core.D_ACTION])]
+        reason = int(decided[core.D_REASON])
+        price = float(decided[core.D_PRICE])
+        wanted = float(decided[core.D_WANTED])
+        delta = float(decided[core.D_DELTA])
+        described = describe_checks(
+            symbol,
+            checks,
+            self.symbols,
+            point,
+            self.settings.risk,
+            price,
+            wanted,
+            self.broker.spread(symbol)[1],
+        )
+        failed = ", ".join(c.name for c in described if not c.passed)
+        row.update(
+            position_before=float(decided[core.D_CURRENT]),
+            target_amount=wanted,
+            checks=json.dumps([c.as_dict() for c in described]),
+            action=action,
+            reason={
+                core.R_AT_TARGET: "at target",
+                core.R_BAND: "within the rebalance band",
+                core.R_MIN_AMOUNT: too_small_reason(
+                    reason, delta, price, rules[core.M_MIN_AMOUNT], rules[core.M_MIN_COST]
+                ),
+                core.R_MIN_COST: too_small_reason(
+                    reason, delta, price, rules[core.M_MIN_AMOUNT], rules[core.M_MIN_COST]
+                ),
+                core.R_BLOCKED: f"blocked by {failed}",
+                core.R_FLIP_CLOSING: f"flip blocked by {failed}: closing only",
+            }.get(reason),
+        )
+        if action != "order":
+            return
         cid = client_order_id(
-            self.mode, self.strategy.name, self.exchange, target.symbol, self.timeframe, bar_ts
+            self.mode, self.strategy.name, self.exchange, symbol, self.timeframe, row["bar_ts"]
         )
         order = Order(
             client_order_id=cid,
             mode=self.mode,
             strategy=self.strategy.name,
             exchange=self.exchange,
-            symbol=target.symbol,
+            symbol=symbol,
             timeframe=self.timeframe,
-            bar_ts=bar_ts,
+            bar_ts=row["bar_ts"],
             side="buy" if delta > 0 else "sell",
             amount=abs(delta),
-            decision_id=did,
+            decision_id=row["id"],
             created_at=as_of,
             is_simulated=row["is_simulated"],
         )
-        if isinstance(self.broker, PaperBroker):
+        if self.mode == "paper":
             order, _ = self.broker.submit(order, as_of)
         decision.order = order
-        row.update(action="order", order_amount=delta, client_order_id=cid)
-        return decision
-
-    def _checks(self, symbol, price, current, wanted, point, positions, pending, marks, state):
-        exposures = {}
-        for other in pending:
-            amount = (positions[other].amount if other in positions else 0.0) + pending[other]
-            if other != symbol and other in marks:
-                exposures[other] = amount * marks[other]
-        corr = state.correlations
-        correlations = {}
-        if symbol in corr:
-            correlations = {
-                other: float(corr.at[symbol, other])
-                for other in exposures
-                if other in corr and np.isfinite(corr.at[symbol, other])
-            }
-        vol = state.rows[symbol]["realized_vol_24"].iloc[-1]
-        spread, source = self.broker.spread(symbol)
-        ctx = OrderContext(
-            symbol=symbol,
-            price=price,
-            current_amount=current,
-            target_amount=wanted,
-            exposures=exposures,
-            correlations=correlations,
-            volatility=float(vol) if pd.notna(vol) else None,
-            quote_volume=state.quote_volumes.get(symbol),
-            spread=spread,
-            spread_source=source,
-        )
-        return pre_trade_checks(ctx, point, self.settings.risk)
+        row.update(order_amount=delta, client_order_id=cid)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -598,6 +649,22 @@ class Trader:
             for decision in decisions:
                 if decision.row is not None:
                     _write_decision(con, decision)
+
+    def _apply_fills(self, positions: dict[str, Position], fills: list[Fill]) -> dict:
+        """Live fills (from the exchange) on the positions."""
+        positions = dict(positions)
+        for fill in fills:
+            order = fill.order
+            position = positions.get(order.symbol) or Position(
+                mode=self.mode,
+                exchange=order.exchange,
+                symbol=order.symbol,
+                is_simulated=order.is_simulated,
+            )
+            positions[order.symbol] = position.applied(
+                fill.signed_amount, fill.price, fill.fee, fill.ts
+            )
+        return positions
 
     def _send_live(self, orders: list[Order], positions: dict, as_of: datetime) -> None:
         """Send new live orders and refresh open ones; store what the exchange answers."""
@@ -632,6 +699,10 @@ class Trader:
             self.log(f"alert not delivered: {type(exc).__name__}: {exc}")
 
 
+def _ns(when: datetime) -> int:
+    return int(pd.Timestamp(when).as_unit("ns").value)
+
+
 @dataclass
 class _State:
     positions: dict[str, Position]
@@ -640,9 +711,6 @@ class _State:
     last_mark: datetime | None
     cash: float
     rows: dict[str, pd.DataFrame]
-    correlations: pd.DataFrame  # of the symbols' recent bar returns
-    quote_volumes: dict[str, float]  # quote volume over the liquidity window, per symbol
-    fill_bars: dict[str, Bar]
     decided: set[str]
     is_simulated: bool
 
@@ -652,6 +720,8 @@ class _Decision:
     row: dict | None
     predictions: pd.DataFrame | None = None
     order: Order | None = None
+    target: float = math.nan  # the strategy's weight for the core
+    decided: bool = False  # the core decides it (no skip reason before it)
 
     @classmethod
     def none(cls) -> _Decision:

@@ -7,7 +7,6 @@ rules for USDT pairs: amounts in steps of 0.00001 and at least 5 USDT per order.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +22,18 @@ class MarketRules:
     min_cost: float = 5.0
 
     def round_amount(self, amount: float) -> float:
-        """``amount`` rounded towards zero to the step (an order never exceeds what was sized)."""
-        # 1e-6 of a step absorbs float error (a position of 1.9e9 steps is off by ~1e-7 steps)
-        steps = math.floor(abs(amount) / self.amount_step + 1e-6)
-        decimals = max(0, -math.floor(math.log10(self.amount_step)) + 1)
-        return math.copysign(round(steps * self.amount_step, decimals), amount)
+        """``amount`` rounded towards zero to the step (an order never exceeds what was sized);
+        the execution core's rounding (:func:`cryptobot.trading.core.round_amount`)."""
+        from cryptobot.trading import core
+
+        return float(core.round_amount(float(amount), float(self.amount_step)))
 
     def too_small(self, amount: float, price: float) -> str | None:
         """Why an order of ``amount`` at ``price`` is below the market's minimums, or None."""
-        if abs(amount) < self.min_amount:
-            return f"amount {abs(amount):.8g} below the market minimum {self.min_amount:g}"
-        if abs(amount) * price < self.min_cost:
-            return f"notional {abs(amount) * price:.2f} below the market minimum {self.min_cost:g}"
-        return None
+        from cryptobot.trading import core
+
+        code = core.too_small(float(amount), float(price), self.min_amount, self.min_cost)
+        return too_small_reason(code, amount, price, self.min_amount, self.min_cost)
 
     @classmethod
     def from_ccxt(cls, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> MarketRules:
@@ -57,3 +55,16 @@ class MarketRules:
 
 def simulated_rules(symbol: str) -> MarketRules:
     return MarketRules(symbol=symbol)
+
+
+def too_small_reason(
+    code: int, amount: float, price: float, min_amount: float, min_cost: float
+) -> str | None:
+    """The sentence for the core's ``too_small`` answer (None when the order is big enough)."""
+    from cryptobot.trading import core
+
+    if code == core.R_MIN_AMOUNT:
+        return f"amount {abs(amount):.8g} below the market minimum {min_amount:g}"
+    if code == core.R_MIN_COST:
+        return f"notional {abs(amount) * price:.2f} below the market minimum {min_cost:g}"
+    return None

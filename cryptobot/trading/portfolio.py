@@ -4,7 +4,8 @@ A position holds a signed base amount and the average entry price of that amount
 adds to it moves the average; one that reduces it realises ``(price - entry) * amount`` (sign
 flipped for shorts); one that crosses zero closes the old side and opens the new one at the fill
 price. Fees are kept apart (``fees``) and paid from cash. Cash moves by ``-signed_amount *
-price - fee``. Equity is cash plus every position marked at its newest close.
+price - fee``. Equity is cash plus every position marked at its newest close. The arithmetic
+itself is the execution core's (:mod:`cryptobot.trading.core`); these are its records.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+import numpy as np
 
 #: amounts smaller than this are zero (float dust left by rounding)
 DUST = 1e-12
@@ -32,30 +35,35 @@ class Position:
     is_simulated: bool = False
 
     def applied(self, signed_amount: float, price: float, fee: float, when: datetime) -> Position:
-        """The position after a fill of ``signed_amount`` at ``price`` paying ``fee``."""
+        """The position after a fill of ``signed_amount`` at ``price`` paying ``fee`` (the
+        execution core's arithmetic, :func:`cryptobot.trading.core.apply_fill`)."""
+        from cryptobot.trading import core
+
+        state = np.array(
+            [
+                [
+                    self.amount,
+                    np.nan if self.avg_price is None else self.avg_price,
+                    self.realized_pnl,
+                    self.fees,
+                    np.nan,
+                ]
+            ]
+        )
+        core.apply_fill(state, 0, float(signed_amount), float(price), float(fee))
+        amount, avg, realized, fees = (float(v) for v in state[0, :4])
         old = self.amount
-        new = old + signed_amount
-        realized = self.realized_pnl
-        avg = self.avg_price
         opened = self.opened_at
-        if abs(old) < DUST or old * signed_amount > 0:  # opening or adding
-            total = abs(old) + abs(signed_amount)
-            avg = ((avg or 0.0) * abs(old) + price * abs(signed_amount)) / total
-            opened = opened if abs(old) >= DUST else when
-        else:  # reducing, closing or flipping
-            closed = min(abs(signed_amount), abs(old))
-            direction = 1.0 if old > 0 else -1.0
-            realized += direction * closed * (price - (avg or price))
-            if abs(new) < DUST:
-                new, avg, opened = 0.0, None, None
-            elif new * old < 0:  # flipped: the rest opens at the fill price
-                avg, opened = price, when
+        if abs(old) < DUST or amount * old < 0:  # opened, or flipped: the rest opens now
+            opened = when
+        if abs(amount) < DUST:
+            amount, opened = 0.0, None
         return replace(
             self,
-            amount=new,
-            avg_price=avg,
+            amount=amount,
+            avg_price=None if math.isnan(avg) else avg,
             realized_pnl=realized,
-            fees=self.fees + fee,
+            fees=fees,
             opened_at=opened,
             updated_at=when,
         )
@@ -105,35 +113,3 @@ class EquityPoint:
     def daily_loss(self) -> float:
         """Loss since the day's first row as a share of that row's equity (0 when up)."""
         return max(0.0, -self.daily_pnl / self.day_start_equity) if self.day_start_equity else 0.0
-
-
-def equity_point(
-    mode: str,
-    when: datetime,
-    cash: float,
-    positions: dict[str, Position],
-    previous: EquityPoint | None,
-    is_simulated: bool,
-) -> EquityPoint:
-    """The account marked to market at ``when``: each position at its ``last_price``; the peak
-    and the day's opening equity carried on from ``previous``."""
-    # exact sums (math.fsum): the same account gives the same equity whatever the order
-    value = math.fsum(p.amount * (p.last_price or 0.0) for p in positions.values())
-    gross = math.fsum(abs(p.amount * (p.last_price or 0.0)) for p in positions.values())
-    equity = cash + value
-    peak = max(equity, previous.peak_equity) if previous else equity
-    same_day = previous is not None and previous.ts.date() == when.date()
-    day_start = previous.day_start_equity if same_day else equity
-    return EquityPoint(
-        mode=mode,
-        ts=when,
-        cash=cash,
-        positions_value=value,
-        equity=equity,
-        gross_exposure=gross,
-        peak_equity=peak,
-        drawdown=1.0 - equity / peak if peak > 0 else 0.0,
-        day_start_equity=day_start,
-        daily_pnl=equity - day_start,
-        is_simulated=is_simulated,
-    )

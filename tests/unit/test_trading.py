@@ -6,12 +6,15 @@ import math
 from datetime import datetime
 
 import ccxt
+import numpy as np
+import pandas as pd
 import pytest
 from pydantic import SecretStr
 
 from cryptobot.config import RiskLimits, Settings, TradingSettings
 from cryptobot.errors import ConfigError, TradingError
-from cryptobot.trading.brokers import Bar, LiveBroker, PaperBroker, check_live_allowed
+from cryptobot.trading import core
+from cryptobot.trading.brokers import LiveBroker, check_live_allowed
 from cryptobot.trading.markets import DECIMAL_PLACES, TICK_SIZE, MarketRules
 from cryptobot.trading.orders import (
     ORDER_TRANSITIONS,
@@ -19,9 +22,9 @@ from cryptobot.trading.orders import (
     OrderStatus,
     client_order_id,
 )
-from cryptobot.trading.portfolio import Position, equity_point
-from cryptobot.trading.risk import OrderContext, adds_risk, pre_trade_checks
-from cryptobot.trading.strategies import Prediction, get_strategy
+from cryptobot.trading.portfolio import EquityPoint, Position
+from cryptobot.trading.risk import describe_checks
+from cryptobot.trading.strategies import get_strategy, sma
 from tests.fake_exchange import FakeExchange
 
 T0 = datetime(2025, 12, 1, 10)
@@ -94,21 +97,46 @@ def test_order_row_round_trip():
 # -- strategies -----------------------------------------------------------------------------
 
 
-def up(p: float) -> Prediction:
-    return Prediction(
-        pred_return=p - 0.5, prob_up=p, direction=int(p > 0.5), confidence=max(p, 1 - p)
+def calls(*probs: float) -> pd.DataFrame:
+    p = np.array(probs, dtype=float)
+    return pd.DataFrame(
+        {
+            "pred_return": p - 0.5,
+            "prob_up": p,
+            "direction": np.where(np.isnan(p), np.nan, p > 0.5),
+            "confidence": np.maximum(p, 1 - p),
+        }
     )
+
+
+def same(a, b) -> bool:
+    return np.array_equal(np.asarray(a, float), np.asarray(b, float), equal_nan=True)
 
 
 def test_long_flat_and_long_short():
     long_flat, long_short = get_strategy("long_flat"), get_strategy("long_short")
-    assert long_flat.target_weight(up(0.6), 0.0) == 1.0
-    assert long_flat.target_weight(up(0.4), 1.0) == 0.0
-    assert long_short.target_weight(up(0.4), 1.0) == -1.0
+    assert same(long_flat.populate_targets(calls(0.6, 0.4, np.nan)), [1.0, 0.0, np.nan])
+    assert same(long_short.populate_targets(calls(0.6, 0.4)), [1.0, -1.0])
     cautious = get_strategy("long_flat", min_confidence=0.55)
-    assert cautious.target_weight(up(0.53), 0.0) == 0.0  # not confident: keep what it has
-    assert cautious.target_weight(up(0.47), 1.0) == 1.0
-    assert cautious.target_weight(up(0.56), 0.0) == 1.0
+    # not confident (or no prediction): no decision, keep what is held
+    assert same(cautious.populate_targets(calls(0.53, 0.47, 0.56, 0.44)), [np.nan, np.nan, 1, 0])
+
+
+def test_buy_and_hold_and_the_sma_crossover():
+    assert same(get_strategy("buy_and_hold").populate_targets(calls(0.1, 0.9)), [1.0, np.nan])
+    close = np.array([5, 4, 3, 2, 1, 2, 3, 4, 5, 4, 3, 2, 1], dtype=float)
+    cross = get_strategy("sma_cross", fast=2, slow=4)
+    targets = cross.populate_targets(pd.DataFrame({"close": close}))
+    fast, slow = sma(close, 2), sma(close, 4)
+    assert same(fast[1:3], [4.5, 3.5]) and same(slow[3:5], [3.5, 2.5])
+    # fast crosses above slow at bar 5 (2 + 1)/2 = 1.5 > ... then below again at bar 9 or 10
+    assert same(np.flatnonzero(targets == 1.0), [np.flatnonzero(fast > slow)[0]])
+    above = fast > slow
+    assert set(np.flatnonzero(targets == 0.0)) == {
+        i for i in range(1, len(close)) if above[i - 1] and not above[i]
+    }
+    with pytest.raises(ConfigError, match="fast < slow"):
+        get_strategy("sma_cross", fast=50, slow=10)
 
 
 def test_unknown_strategy_names_the_choices():
@@ -159,116 +187,34 @@ def test_position_arithmetic_open_add_reduce_flip():
     assert math.isclose(p.realized_pnl, 10.0)
 
 
-def test_equity_point_tracks_peak_drawdown_and_the_day():
-    btc = Position("paper", "x", "BTC/USDT", amount=1.0, avg_price=100, last_price=100)
-    first = equity_point("paper", T0, 900.0, {"BTC/USDT": btc}, None, True)
-    assert (first.equity, first.peak_equity, first.drawdown) == (1000.0, 1000.0, 0.0)
-    lower = equity_point("paper", T1, 900.0, {"BTC/USDT": btc.marked(80, T1)}, first, True)
-    assert (lower.equity, lower.peak_equity, lower.day_start_equity) == (980.0, 1000.0, 1000.0)
-    assert math.isclose(lower.drawdown, 0.02) and math.isclose(lower.daily_loss, 0.02)
-    next_day = equity_point(
-        "paper", datetime(2025, 12, 2), 900.0, {"BTC/USDT": btc.marked(80, T1)}, lower, True
+def test_the_audit_describes_every_check_of_the_core():
+    point = EquityPoint(
+        "paper", T0, 9_500.0, 500.0, 10_000.0, 500.0, 10_000.0, 0.0, 10_000.0, 0.0, True
     )
-    assert (next_day.day_start_equity, next_day.daily_pnl, next_day.peak_equity) == (
-        980.0,
-        0.0,
-        1000.0,
+    checks = np.zeros((core.N_CHECKS, 3))
+    checks[:, core.PASSED] = 1.0
+    checks[:, core.VALUE] = [0.05, 0.0, 0.0, 0.81, 0.1, 0.01, 5e6, 0.0002]
+    checks[3, core.OTHER] = 0
+    checks[3, core.PASSED] = 0.0
+    described = describe_checks(
+        "ETH/USDT", checks, ["BTC/USDT", "ETH/USDT"], point, RiskLimits(), 100.0, 5.0, "assumed"
     )
-
-
-# -- risk -----------------------------------------------------------------------------------
-
-
-def context(**kw) -> OrderContext:
-    base = dict(
-        symbol="ETH/USDT",
-        price=100.0,
-        current_amount=0.0,
-        target_amount=5.0,  # 500 = 5% of 10,000
-        exposures={"BTC/USDT": 500.0},
-        correlations={"BTC/USDT": 0.5},
-        volatility=0.01,
-        quote_volume=5e6,
-        spread=0.0002,
-        spread_source="assumed",
+    assert [c.name for c in described] == list(RiskLimits.model_fields)
+    assert [c.name for c in described if not c.passed] == ["correlation_limit"]
+    assert described[3].detail == "correlation with open BTC/USDT position +0.81"
+    assert described[0].detail == "ETH/USDT target 500.00 = 5.00% of equity"
+    assert described[4].detail == "gross exposure 1,000.00 = 0.10x equity after the order"
+    assert described[7].detail == "spread 0.0200% (assumed)" and described[7].limit == 0.001
+    checks[[3, 5, 6, 7], core.VALUE] = np.nan
+    unknown = describe_checks(
+        "ETH/USDT", checks, ["BTC/USDT", "ETH/USDT"], point, RiskLimits(), 100.0, 5.0, "assumed"
     )
-    base.update(kw)
-    return OrderContext(**base)
-
-
-def flat_equity(equity=10_000.0, peak=10_000.0, day_start=10_000.0):
-    return equity_point.__globals__["EquityPoint"](
-        "paper",
-        T0,
-        equity,
-        0.0,
-        equity,
-        0.0,
-        peak,
-        1 - equity / peak,
-        day_start,
-        equity - day_start,
-        True,
-    )
-
-
-def failed(checks) -> set[str]:
-    return {c.name for c in checks if not c.passed}
-
-
-def test_every_limit_is_checked_and_passes_inside_the_limits():
-    checks = pre_trade_checks(context(), flat_equity(), RiskLimits())
-    assert [c.name for c in checks] == list(RiskLimits.model_fields)
-    assert failed(checks) == set()
-
-
-@pytest.mark.parametrize(
-    ("ctx", "equity", "limit"),
-    [
-        (dict(target_amount=6.0), {}, "max_position_size"),
-        (dict(target_amount=4.0), dict(equity=9_700.0, day_start=10_000.0), "max_daily_loss"),
-        (dict(target_amount=4.0), dict(equity=8_000.0, day_start=8_000.0), "max_drawdown"),
-        (dict(correlations={"BTC/USDT": 0.9}), {}, "correlation_limit"),
-        (dict(exposures={"BTC/USDT": 20_000.0}), {}, "leverage_limit"),
-        (dict(volatility=0.08), {}, "volatility_threshold"),
-        (dict(volatility=None), {}, "volatility_threshold"),
-        (dict(quote_volume=5e5), {}, "liquidity_minimum"),
-        (dict(spread=0.002), {}, "spread_maximum"),
-    ],
-)
-def test_each_limit_fails_on_its_own(ctx, equity, limit):
-    checks = pre_trade_checks(context(**ctx), flat_equity(**equity), RiskLimits())
-    assert failed(checks) == {limit}
-
-
-def test_correlation_counts_only_same_direction_exposure():
-    hedge = context(correlations={"BTC/USDT": 0.95}, exposures={"BTC/USDT": -500.0})
-    assert failed(pre_trade_checks(hedge, flat_equity(), RiskLimits())) == set()
-
-
-def test_adds_risk():
-    assert adds_risk(0, 1) and adds_risk(1, -1) and adds_risk(-1, -2)
-    assert not adds_risk(2, 1) and not adds_risk(1, 0) and not adds_risk(-2, -1)
+    assert unknown[3].value is None and unknown[3].detail == "no other open position"
+    assert unknown[5].detail == "volatility unknown (indicator warm-up)"
+    assert unknown[6].detail == "volume unknown" and unknown[7].detail.startswith("spread unknown")
 
 
 # -- brokers --------------------------------------------------------------------------------
-
-
-def test_paper_fill_pays_spread_slippage_impact_and_fee():
-    trading = TradingSettings(fee=0.001, spread=0.0004, slippage=0.0001, impact=1.0)
-    broker = PaperBroker(trading)
-    order = make_order(amount=2.0).moved_to("submitted", T1)
-    bar = Bar(ts=T1, open=100.0, volume=10_000.0, volatility=0.01)
-    done, fill = broker.fill(order, bar)
-    impact = 0.01 * math.sqrt(200.0 / 1_000_000.0)
-    expected = 100.0 * (1 + 0.0002 + 0.0001 + impact)
-    assert math.isclose(fill.price, expected)
-    assert math.isclose(fill.fee, 0.001 * 2.0 * expected)
-    assert math.isclose(fill.spread_cost, 2 * 100 * 0.0002)
-    assert math.isclose(fill.slippage_cost, 2 * 100 * (0.0001 + impact))
-    assert (done.status, done.filled, fill.ts, fill.reference_price) == ("filled", 2.0, T1, 100.0)
-    sold, sell = broker.fill(make_order(side="sell", amount=2.0).moved_to("submitted", T1), bar)
-    assert sell.price < 100.0 and math.isclose(100.0 - sell.price, expected - 100.0)
 
 
 def live_settings(**kw) -> Settings:
