@@ -772,6 +772,232 @@ def _print_replay(replay: dict) -> None:
     )
 
 
+#: the backtest table's rows: (metric key, label, format)
+_BACKTEST_ROWS = (
+    ("total_return", "total return", "pct"),
+    ("annualized_return", "annualised return", "pct"),
+    ("sharpe", "Sharpe", ".2f"),
+    ("sortino", "Sortino", ".2f"),
+    ("calmar", "Calmar", ".2f"),
+    ("max_drawdown", "max drawdown", "pct"),
+    ("max_drawdown_duration_hours", "max drawdown duration (h)", ",.0f"),
+    ("win_rate", "win rate", "pct"),
+    ("profit_factor", "profit factor", ".2f"),
+    ("exposure", "exposure (share of bars)", "pct"),
+    ("turnover_per_year", "turnover per year (x equity)", ".1f"),
+    ("trades", "trades (closed round trips)", ",.0f"),
+    ("open_trades", "open at the end", ",.0f"),
+    ("fees", "fees paid", ",.2f"),
+    ("costs", "fees + spread + slippage", ",.2f"),
+    ("directional_accuracy", "directional accuracy", "pct"),
+)
+
+
+def _metric(value, fmt: str) -> str:
+    if value is None:
+        return "–"
+    return _pct(value) if fmt == "pct" else format(value, fmt)
+
+
+def _print_backtest(summary: dict) -> None:
+    from cryptobot.render import rows_table
+
+    labels = []
+    if summary["simulated"]:
+        labels.append("SIMULATED")
+    if summary["in_sample"]:
+        labels.append("IN-SAMPLE: some predictions are of bars the models trained on")
+    costs = summary["costs"]
+    console.print(
+        f"[bold]backtest {summary['strategy']}[/bold] on {', '.join(summary['symbols'])} "
+        f"({summary['exchange']} {summary['timeframe']}), decisions {summary['start']} .. "
+        f"{summary['end']} UTC ({summary['bars']:,} bars), capital {summary['capital']:,.2f}; "
+        f"fee {costs['fee']:.3%}, spread {costs['spread']:.3%}, slippage "
+        f"{costs['slippage']:.3%}, impact {costs['impact']:g}"
+        + (f"  [bold yellow]{' | '.join(labels)}[/bold yellow]" if labels else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for symbol, model in summary["models"].items():
+        source = summary["prediction_source"].get(symbol, {})
+        bars = ", ".join(f"{n:,} {where}" for where, n in source.get("bars", {}).items())
+        console.print(f"  {symbol}: {model}; predictions: {bars}", highlight=False)
+    columns = [summary["strategy"], *(leg["label"] for leg in summary["legs"])]
+    table = rows_table(
+        ["after costs, out of sample", *columns],
+        [
+            [
+                label,
+                *(
+                    _metric(m.get(key), fmt)
+                    for m in [summary["metrics"], *(leg["metrics"] for leg in summary["legs"])]
+                ),
+            ]
+            for key, label, fmt in _BACKTEST_ROWS
+            if key in summary["metrics"]
+        ],
+        title="the strategy beside buy-and-hold and the baselines (same engine, window, costs "
+        "and risk limits)",
+    )
+    console.print(table)
+    console.print(
+        rows_table(
+            ["metric", "roadmap target", "measured", "met"],
+            [
+                [r["metric"], r["target"], _num(r["measured"], ".3f"), "yes" if r["met"] else "no"]
+                for r in summary["roadmap"]
+            ],
+            title="roadmap targets (fixed; not adjusted to the result)",
+        )
+    )
+    if summary.get("monte_carlo"):
+        console.print(
+            rows_table(
+                ["method", "metric", "original", "p5", "p25", "median", "p75", "p95", "P(breach)"],
+                [
+                    [
+                        r["method"],
+                        r["metric"],
+                        *(
+                            _num(r[k], ".3f")
+                            for k in ("original", "p5", "p25", "p50", "p75", "p95")
+                        ),
+                        _pct(r["prob_breach"])
+                        if r.get("prob_breach") is not None and r["prob_breach"] == r["prob_breach"]
+                        else "",
+                    ]
+                    for r in summary["monte_carlo"]
+                ],
+                title=f"Monte Carlo: P(breach) = share of paths whose max drawdown reaches "
+                f"max_drawdown {summary['max_drawdown_limit']:.0%}",
+            )
+        )
+    stored = (
+        f"stored as {summary['run_id']}"
+        if summary["new_runs"]
+        else f"{summary['run_id']}: backtested before with the same inputs; nothing stored again"
+    )
+    console.print(
+        f"{stored}; engine {summary['engine_seconds']:.3f} s, all {summary['seconds']:.1f} s",
+        highlight=False,
+    )
+
+
+@app.command()
+def backtest(
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
+    ] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            metavar="YYYY-MM-DD[THH:MM]",
+            help="First decision time (a bar close, UTC); default: the first bar with an "
+            "out-of-sample prediction.",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            metavar="YYYY-MM-DD[THH:MM]",
+            help="Last decision time (default: the newest bar's close).",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        ),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="long_flat, long_short (on the model's calls), buy_and_hold or sma_cross "
+            "(prices alone); default: trading.strategy."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME[@ALIAS|/VERSION]",
+            help="Registered model(s) to trade, comma-separated, e.g. "
+            "simulator.BTC-USDT.1h.h1/3, or @challenger for every symbol (default: each "
+            "symbol's champion).",
+        ),
+    ] = None,
+    capital: Annotated[
+        float | None, typer.Option(help="Starting equity (default: trading.initial_capital).")
+    ] = None,
+    fee: Annotated[
+        float | None, typer.Option(help="Taker fee per fill (default: trading.fee).")
+    ] = None,
+    spread: Annotated[
+        float | None, typer.Option(help="Assumed relative spread (trading.spread).")
+    ] = None,
+    slippage: Annotated[
+        float | None, typer.Option(help="Fixed slippage (trading.slippage).")
+    ] = None,
+    impact: Annotated[
+        float | None, typer.Option(help="Square-root impact factor (trading.impact).")
+    ] = None,
+    allow_in_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-in-sample",
+            help="Run where no out-of-sample prediction exists, on predictions of bars the "
+            "models trained on; the run is labelled in-sample everywhere.",
+        ),
+    ] = False,
+    monte_carlo: Annotated[
+        int,
+        typer.Option(
+            "--monte-carlo",
+            metavar="N",
+            help="N paths of trade reshuffling and of a block bootstrap of bar returns: "
+            "percentiles of return, drawdown and Sharpe, P(max drawdown breached).",
+            min=0,
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
+) -> None:
+    """Replay a strategy over stored history through the same strategy, sizing, risk checks and
+    paper fill model as `cryptobot trade`, on predictions no model saw the answer to, and print
+    its after-cost metrics beside buy-and-hold, the baselines and the roadmap targets.
+
+    Each bar uses the walk-forward fold's prediction where the bar was in a fold's test block,
+    and the model itself from its holdout on. Stored in the warehouse (backtest_* tables) and
+    MLflow; re-running the same backtest stores nothing new. Examples: `cryptobot backtest`,
+    `cryptobot backtest --symbols BTC/USDT --start 2025-10-01 --monte-carlo 1000`,
+    `cryptobot backtest --strategy sma_cross --fee 0.0005`.
+    """
+    from flows.backtest import backtest as backtest_flow
+
+    settings = _run(
+        load_settings, symbols=_symbols(symbols), timeframes=[timeframe] if timeframe else None
+    )
+    exchange = _run(normalize_exchange, exchange) if exchange else None
+    summary = _run(
+        backtest_flow,
+        symbols=settings.symbols,
+        timeframe=settings.timeframes[0],
+        exchange=exchange,
+        start=start,
+        end=end,
+        strategy=strategy,
+        model=model,
+        capital=capital,
+        fee=fee,
+        spread=spread,
+        slippage=slippage,
+        impact=impact,
+        allow_in_sample=allow_in_sample,
+        monte_carlo=monte_carlo,
+        seed=seed,
+    )
+    _print_backtest(summary)
+
+
 class ReportPeriod(StrEnum):
     daily = "daily"
     weekly = "weekly"
@@ -878,6 +1104,9 @@ def demo(
         highlight=False,
     )
 
+
+# command modules: each registers its commands on `app` when imported
+from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -80,6 +80,13 @@ class TradingError(CryptobotError):
         self.retryable = retryable
 
 
+class BacktestError(CryptobotError):
+    """A backtest cannot run as asked: an unknown strategy, model or symbol, a window with no
+    data or no out-of-sample prediction, a bad capital or cost."""
+
+    exit_code = 10
+
+
 class NotificationError(CryptobotError):
     """A notification (Telegram) could not be delivered, or delivery was asked for but is not
     configured. ``retryable`` is true when a later attempt may succeed (network, rate limit)."""

@@ -29,7 +29,8 @@ What happens at the close of bar ``t`` (``as_of = ts[t] + bar``), in order:
    risk); an order that adds risk is blocked by any failed check (a blocked flip still closes
    the old side); an order smaller than the rebalance band (a share of the allocation), or
    below the market's minimum amount or notional, is held back. An order goes on the book and
-   counts as pending for the symbols decided after it.
+   counts as pending for the symbols decided after it. A strategy that does not resize
+   (``resize = False``, e.g. buy-and-hold) holds a position already on the wanted side.
 
 Arrays, ``T`` bars by ``K`` symbols: ``ts`` (int64 ns, bar open times, ascending), ``avail``
 (int64 ns: when each row became known; ``NO_ROW`` where a symbol has no row), ``market``
@@ -72,8 +73,9 @@ NO_ROW = np.iinfo(np.int64).max
     P_LIQ_WINDOW,
     P_BAR_NS,
     P_FILL,
-) = range(17)
-N_PARAMS = 17
+    P_RESIZE,
+) = range(18)
+N_PARAMS = 18
 #: ``rules[k, ...]``: the market's amount step, minimum amount, minimum notional, and the
 #: relative spread its spread check sees (NaN: unknown, not checked)
 M_STEP, M_MIN_AMOUNT, M_MIN_COST, M_SPREAD = range(4)
@@ -560,6 +562,11 @@ def step_bar(
         d[D_WANTED] = wanted
         d[D_PRICE] = price
         d[D_DELTA] = 0.0
+        if params[P_RESIZE] == 0 and wanted * current > 0:
+            # a strategy that enters and holds: an open position on the wanted side stays
+            d[D_ACTION] = HOLD
+            d[D_REASON] = R_AT_TARGET
+            continue
         adds = abs(wanted) > abs(current) + DUST or wanted * current < 0
         passed = True
         if audit or adds:
@@ -699,12 +706,15 @@ class CoreParams:
     correlation_window: int
     liquidity_window: int
     bar_ns: int
-    paper_fills: bool = (
-        True  # fill open orders in the core (paper); live fills come from the exchange
-    )
+    #: fill open orders in the core (paper); live fills come from the exchange
+    paper_fills: bool = True
+    #: False: a position already on the wanted side is held, never resized (enter and hold)
+    resize: bool = True
 
     @classmethod
-    def from_settings(cls, settings, bar_seconds: int, *, paper: bool = True) -> CoreParams:
+    def from_settings(
+        cls, settings, bar_seconds: int, *, paper: bool = True, resize: bool = True
+    ) -> CoreParams:
         risk, trading = settings.risk, settings.trading
         return cls(
             max_position_size=risk.max_position_size,
@@ -724,6 +734,7 @@ class CoreParams:
             liquidity_window=trading.liquidity_window,
             bar_ns=bar_seconds * 1_000_000_000,
             paper_fills=paper,
+            resize=resize,
         )
 
     def array(self) -> np.ndarray:
@@ -745,6 +756,7 @@ class CoreParams:
         out[P_LIQ_WINDOW] = self.liquidity_window
         out[P_BAR_NS] = self.bar_ns
         out[P_FILL] = 1.0 if self.paper_fills else 0.0
+        out[P_RESIZE] = 1.0 if self.resize else 0.0
         return out
 
 

@@ -165,7 +165,7 @@ class Trader:
         self.bar_seconds = timeframe_seconds(self.timeframe)
         self.bar = timedelta(seconds=self.bar_seconds)
         self.params = core.CoreParams.from_settings(
-            settings, self.bar_seconds, paper=self.mode == "paper"
+            settings, self.bar_seconds, paper=self.mode == "paper", resize=self.strategy.resize
         ).array()
         self.log = log
         self._champions: dict[str, Champion | None] = {}

@@ -38,6 +38,9 @@ class Strategy:
     uses_model: ClassVar[bool] = True
     #: bars of history ``populate_targets`` needs before its first target (beyond the row)
     warmup: ClassVar[int] = 0
+    #: False: a position already on the wanted side is held as it is (enter and hold), instead
+    #: of being resized towards the target when it drifts outside the rebalance band
+    resize: ClassVar[bool] = True
 
     def __init__(self, min_confidence: float = 0.5, **params: float) -> None:
         self.min_confidence = min_confidence
@@ -76,14 +79,14 @@ class LongShort(Strategy):
 
 class BuyAndHold(Strategy):
     name = "buy_and_hold"
-    description = "the benchmark: buy the full allowed size at the first bar and hold it"
+    description = (
+        "the benchmark: buy the full allowed size at the first bar the risk checks allow, hold"
+    )
     uses_model = False
+    resize = False
 
     def populate_targets(self, frame: pd.DataFrame) -> np.ndarray:
-        targets = np.full(len(frame), np.nan)
-        if len(frame):
-            targets[0] = 1.0
-        return targets
+        return np.ones(len(frame))
 
 
 class SmaCross(Strategy):

@@ -1,0 +1,1 @@
+"""Command modules of the `cryptobot` CLI: each registers its commands on `cryptobot.cli.app`."""

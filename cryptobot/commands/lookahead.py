@@ -1,0 +1,1 @@
+"""`cryptobot check-lookahead` (being written)."""
