@@ -102,3 +102,10 @@ class ReportError(CryptobotError):
     """A report could not be built as asked (unknown period, a day that is not a date, ...)."""
 
     exit_code = 8
+
+
+class LookaheadError(CryptobotError):
+    """``check-lookahead`` found a feature, prediction or decision of a bar that differs when it
+    is recomputed from only the data known at the bar's close: something looks ahead."""
+
+    exit_code = 11

@@ -92,12 +92,8 @@ def build_features(
     deadline = time.monotonic() + settings.write_lock_timeout
     delay = 0.2
     while True:
-        with (
-            write_lock(settings.warehouse, timeout=settings.write_lock_timeout, log=log),
-            _DBT_LOCK,
-            _warehouse_env(settings.warehouse),
-        ):
-            result = _invoke_dbt(args, log)
+        with write_lock(settings.warehouse, timeout=settings.write_lock_timeout, log=log):
+            result = run_dbt(settings.warehouse, args, log)
         failures = _failures(result, dbt_dir / "logs")
         if failures and _is_schema_change(failures) and "--full-refresh" not in args:
             # the models gained or lost columns since the warehouse was built (an upgrade):
@@ -132,6 +128,13 @@ def build_features(
         seconds=seconds,
         full_refresh=full_refresh,
     )
+
+
+def run_dbt(warehouse: Path, args: list[str], log: Callable[[str], None]) -> Any:
+    """Invoke dbt in this process on ``warehouse`` (one dbt at a time per process: dbt's
+    invocation state is global); returns dbt's result."""
+    with _DBT_LOCK, _warehouse_env(warehouse):
+        return _invoke_dbt(args, log)
 
 
 @contextmanager
