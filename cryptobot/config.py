@@ -169,7 +169,8 @@ class SimulatorSettings(BaseModel):
 
 
 class TrainingSettings(BaseModel):
-    """Walk-forward training and the promotion gate (``cryptobot train``)."""
+    """Walk-forward training and the promotion gate (``cryptobot train``). What trading a
+    model's predictions earns is measured with the trading settings (strategy, costs, limits)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -191,7 +192,12 @@ class TrainingSettings(BaseModel):
     baseline_alpha: float = Field(
         0.05, gt=0, lt=0.5, description="gate: level of the Diebold-Mariano test vs the baseline"
     )
-    fee: float = Field(0.001, ge=0, lt=0.1, description="fee per side in the strategy metrics")
+    dsr_threshold: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="gate: the deflated Sharpe ratio of the after-cost holdout backtest needed",
+    )
     seed: int = 42
 
 

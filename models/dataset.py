@@ -152,6 +152,8 @@ class Dataset:
     features: list[str]
     dropped_features: dict[str, float] = field(default_factory=dict)  # name -> null share
     is_simulated: bool = False
+    #: every row of the series (unlabelled and warm-up rows too): the bars a backtest trades
+    rows: pd.DataFrame | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -246,6 +248,7 @@ def load_dataset(settings: Settings, target: Target) -> Dataset:
         features=features,
         dropped_features=dropped,
         is_simulated=bool(rows["is_simulated"].any()),
+        rows=rows,
     )
 
 

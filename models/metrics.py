@@ -1,12 +1,14 @@
-"""Evaluation metrics: forecast quality, a long/flat strategy backtest and the roadmap targets.
+"""Evaluation metrics: forecast quality and the roadmap targets.
 
 All inputs are 1-D numpy arrays or pandas Series aligned row by row (positions, not index labels).
+What a model earns is not measured here: the trading metrics come from the execution core's
+backtest (``cryptobot.backtest``), next-open fills and every cost included.
 
 Conventions:
 
-* An *up move* is ``actual_return > 0``; a zero return is "not up".
-* The strategy's *direction call* is "up" when ``prob_up > 0.5`` (0.5 itself is "down"/flat).
-* Returns fed to the strategy are bar LOG returns; the strategy's own returns are simple returns.
+* An *up move* is ``actual_return > 0``, a *down move* ``< 0``; a zero return is neither and is
+  left out of the direction scores.
+* The *direction call* is "up" when ``prob_up > 0.5`` (0.5 itself is "down"/flat).
 """
 
 from __future__ import annotations
@@ -26,13 +28,8 @@ __all__ = [
     "Target",
     "against_targets",
     "aligned_arrays",
-    "equity_curve",
     "forecast_metrics",
-    "periods_per_year",
-    "strategy_metrics",
 ]
-
-SECONDS_PER_YEAR = 365 * 24 * 3600  # crypto trades 24/7
 
 
 def aligned_arrays(**named) -> list[np.ndarray]:
@@ -66,162 +63,62 @@ def aligned_arrays(**named) -> list[np.ndarray]:
     return arrays
 
 
-def _positions(go_long, n: int) -> np.ndarray:
-    """go_long as a 0/1 float array; rejects anything but booleans or 0/1."""
-    (pos,) = aligned_arrays(go_long=go_long)
-    if not np.isin(pos, (0.0, 1.0)).all():
-        raise ValueError("go_long must be boolean (or 0/1)")
-    if pos.size != n:
-        raise ValueError(f"go_long has {pos.size} rows but next_return has {n}")
-    return pos
-
-
 # --- forecasts --------------------------------------------------------------------------------
 
 
 def forecast_metrics(actual_return, pred_return, prob_up) -> dict[str, float]:
     """Quality of a return forecast and of the direction call made from ``prob_up``.
 
-    An up move is ``actual_return > 0`` (a zero return is "not up"); a row is *called up* when
-    ``prob_up > 0.5``.
+    A bar *moved* up when ``actual_return > 0`` and down when ``< 0``; a bar whose return is
+    exactly zero (common on real, tick-sized prices) is neither, so it is left out of every
+    direction score (it would otherwise count as "down" and flatter a model that calls down).
+    A row is *called up* when ``prob_up > 0.5``.
 
-    * ``directional_accuracy``: mean((prob_up > 0.5) == (actual_return > 0)), the accuracy of
-      the direction call the strategy trades.
-    * ``up_accuracy``: fraction of called-up rows that went up (precision of up calls; NaN if
-      there are none); ``down_accuracy``: fraction of called-down rows that did not go up.
-    * ``hit_rate``: mean(sign(pred_return) == sign(actual_return)) over rows with
-      ``pred_return != 0`` (NaN if none): the sign hit rate of the return forecast. A zero actual
-      return counts as a miss there.
-    * ``mae``, ``rmse`` of pred_return against actual_return.
+    * ``directional_accuracy``: over the bars that moved, the share whose call matched the move
+      (NaN when none moved); ``moved``: how many bars moved; ``up_share``: the share of those
+      that moved up (so ``max(up_share, 1 - up_share)`` is what always calling the majority
+      scores, the binomial test's null).
+    * ``up_accuracy``: of the called-up bars that moved, the share that moved up (NaN if none);
+      ``down_accuracy``: of the called-down bars that moved, the share that moved down.
+    * ``hit_rate``: mean(sign(pred_return) == sign(actual_return)) over bars that moved and
+      have ``pred_return != 0`` (NaN if none): the sign hit rate of the return forecast.
+    * ``mae``, ``rmse`` of pred_return against actual_return (every row).
     * ``ic``: Spearman rank correlation of pred_return with actual_return; NaN when either is
       constant (or there are fewer than 2 rows).
-    * ``n``: rows; ``up_calls``: fraction of rows called up.
+    * ``n``: rows; ``zero_share``: the share of rows whose return was exactly zero;
+      ``up_calls``: the share of rows called up.
     """
     actual, pred, prob = aligned_arrays(
         actual_return=actual_return, pred_return=pred_return, prob_up=prob_up
     )
     called_up = prob > 0.5
+    moved = actual != 0
     went_up = actual > 0
-    nonzero = pred != 0
     error = pred - actual
     constant = np.ptp(pred) == 0 or np.ptp(actual) == 0 or actual.size < 2
+    up_called = called_up & moved
+    down_called = ~called_up & moved
+    signed = moved & (pred != 0)
+    n_moved = int(moved.sum())
     return {
-        "directional_accuracy": float(np.mean(called_up == went_up)),
-        "up_accuracy": float(went_up[called_up].mean()) if called_up.any() else math.nan,
-        "down_accuracy": float((~went_up[~called_up]).mean()) if (~called_up).any() else math.nan,
+        "directional_accuracy": (
+            float(np.mean(called_up[moved] == went_up[moved])) if n_moved else math.nan
+        ),
+        "moved": n_moved,
+        "up_share": float(went_up[moved].mean()) if n_moved else math.nan,
+        "up_accuracy": float(went_up[up_called].mean()) if up_called.any() else math.nan,
+        "down_accuracy": float((~went_up[down_called]).mean()) if down_called.any() else math.nan,
         "hit_rate": (
-            float(np.mean(np.sign(pred[nonzero]) == np.sign(actual[nonzero])))
-            if nonzero.any()
+            float(np.mean(np.sign(pred[signed]) == np.sign(actual[signed])))
+            if signed.any()
             else math.nan
         ),
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "ic": math.nan if constant else float(stats.spearmanr(pred, actual).statistic),
         "n": int(actual.size),
+        "zero_share": float(1.0 - n_moved / actual.size),
         "up_calls": float(called_up.mean()),
-    }
-
-
-# --- strategy ---------------------------------------------------------------------------------
-
-
-def periods_per_year(timeframe_seconds: int) -> float:
-    """Bars per year for a bar of ``timeframe_seconds`` (crypto trades 24/7, 365 days)."""
-    if timeframe_seconds <= 0:
-        raise ValueError(f"timeframe_seconds must be > 0, got {timeframe_seconds!r}")
-    return SECONDS_PER_YEAR / timeframe_seconds
-
-
-def _bar_factors(next_return, go_long, fee: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(equity factor per row incl. fees, gross growth per row, position per row)."""
-    if not 0 <= fee < 1:
-        raise ValueError(f"fee must be in [0, 1), got {fee!r}")
-    (log_ret,) = aligned_arrays(next_return=next_return)
-    pos = _positions(go_long, log_ret.size)
-    growth = 1.0 + pos * np.expm1(log_ret)
-    changes = np.abs(np.diff(pos, prepend=0.0))
-    factors = growth * (1.0 - fee * changes)
-    factors[-1] *= 1.0 - fee * pos[-1]  # close a position still open after the last row
-    return factors, growth, pos
-
-
-def equity_curve(next_return, go_long, *, fee: float = 0.001) -> np.ndarray:
-    """Equity of the long/flat strategy, one value per row, starting from 1 before row 0.
-
-    At row ``t`` the strategy holds ``pos_t = go_long[t]`` for the next bar, whose LOG return is
-    ``next_return[t]``; every change of position pays ``fee`` (a fraction of equity, per side) on
-    that bar::
-
-        equity_t = equity_{t-1} * (1 + pos_t * (exp(r_t) - 1)) * (1 - fee * |pos_t - pos_{t-1}|)
-
-    with ``pos_{-1} = 0`` and ``equity_{-1} = 1``. A position still open after the last row pays
-    the exit fee, applied to the last value.
-    """
-    factors, _, _ = _bar_factors(next_return, go_long, fee)
-    return np.cumprod(factors)
-
-
-def _trade_returns(growth: np.ndarray, pos: np.ndarray, fee: float) -> np.ndarray:
-    """Compounded net return of each run of consecutive long rows, entry and exit fee included."""
-    edges = np.diff(np.concatenate([[0.0], pos, [0.0]]))
-    starts = np.flatnonzero(edges == 1)
-    stops = np.flatnonzero(edges == -1)
-    return np.array(
-        [np.prod(growth[a:b]) * (1.0 - fee) ** 2 - 1.0 for a, b in zip(starts, stops, strict=True)]
-    )
-
-
-def strategy_metrics(
-    next_return, go_long, *, fee: float = 0.001, periods_per_year: float
-) -> dict[str, float]:
-    """Backtest of the simplest strategy: long for the next bar when ``go_long``, flat otherwise.
-
-    See :func:`equity_curve` for the equity arithmetic. Keys:
-
-    * ``total_return``: final equity - 1.
-    * ``sharpe``: mean / std (ddof=1) of the per-bar net returns ``equity_t / equity_{t-1} - 1``
-      (flat bars included, as 0) times ``sqrt(periods_per_year)``; NaN if the std is 0.
-    * ``max_drawdown``: max of ``1 - equity / running max``, the starting equity 1 included, as
-      a positive fraction.
-    * ``trades``: round trips = runs of consecutive long rows.
-    * ``win_rate``: fraction of trades whose compounded net return (both fees included) is > 0;
-      NaN if there are no trades.
-    * ``profit_factor``: sum of winning trades' returns / |sum of losing trades' returns|; inf if
-      there are wins and no losses, NaN if there are no trades (or only zero-return trades).
-    * ``exposure``: fraction of rows long.
-    """
-    if not periods_per_year > 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-    factors, growth, pos = _bar_factors(next_return, go_long, fee)
-    equity = np.cumprod(factors)
-    bar_returns = factors - 1.0
-
-    std = float(np.std(bar_returns, ddof=1)) if bar_returns.size > 1 else math.nan
-    sharpe = (
-        float(np.mean(bar_returns) / std * math.sqrt(periods_per_year))
-        if std > 0 and math.isfinite(std)
-        else math.nan
-    )
-    peaks = np.maximum.accumulate(np.concatenate([[1.0], equity]))
-    max_drawdown = float(np.max(1.0 - np.concatenate([[1.0], equity]) / peaks))
-
-    trades = _trade_returns(growth, pos, fee)
-    wins = trades[trades > 0].sum()
-    losses = -trades[trades < 0].sum()
-    if trades.size == 0 or (wins == 0 and losses == 0):
-        profit_factor = math.nan
-    elif losses == 0:
-        profit_factor = math.inf
-    else:
-        profit_factor = float(wins / losses)
-    return {
-        "total_return": float(equity[-1] - 1.0),
-        "sharpe": sharpe,
-        "max_drawdown": max_drawdown,
-        "trades": int(trades.size),
-        "win_rate": float(np.mean(trades > 0)) if trades.size else math.nan,
-        "profit_factor": profit_factor,
-        "exposure": float(pos.mean()),
     }
 
 

@@ -32,20 +32,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptobot.backtest.metrics import deflated_sharpe_ratio
 from cryptobot.config import Settings
 from cryptobot.errors import ModelError
-from cryptobot.timeframes import timeframe_seconds
 from models import gate as gate_module
 from models.dataset import Dataset, Target, dbt_manifest_info, load_dataset
 from models.families import family_names, get_family
 from models.families.base import LABEL_RETURN, Forecaster
 from models.families.baselines import PAST_RETURN
-from models.metrics import (
-    against_targets,
-    forecast_metrics,
-    periods_per_year,
-    strategy_metrics,
-)
+from models.judge import Judge
+from models.metrics import against_targets, forecast_metrics
 from models.significance import (
     binomial_test,
     diebold_mariano,
@@ -83,6 +79,7 @@ class Evaluation:
     significance: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     version: str | None = None
+    holdout_returns: np.ndarray | None = None  # bar returns of the holdout backtest
 
 
 @dataclass
@@ -96,6 +93,8 @@ class TargetResult:
     alpha: float = 0.01
     fee: float = 0.001
     experiment_id: str | None = None
+    buy_and_hold: dict[str, float] = field(default_factory=dict)  # its holdout backtest
+    strategy: str = "long_flat"
     previous: dict[str, Any] | None = None  # the earlier summary when nothing changed
 
 
@@ -118,25 +117,17 @@ def _forecast(model: Forecaster, frame: pd.DataFrame, rows: range) -> pd.DataFra
     return predictions.iloc[rows.start - start :]
 
 
-def score(
-    frame: pd.DataFrame, predictions: pd.DataFrame, *, timeframe: str, fee: float
-) -> dict[str, float]:
-    """Forecast and strategy metrics of ``predictions`` (aligned with ``frame``'s rows).
+def score(frame: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, float]:
+    """Forecast metrics of ``predictions`` (aligned with ``frame``'s rows).
 
     Rows a model could not answer for (no history yet) are scored as a flat, 50% forecast: the
-    model gets no credit for them and no rows are dropped from the comparison.
+    model gets no credit for them and no rows are dropped from the comparison. What trading the
+    predictions earns is the execution core's backtest (:class:`models.judge.Judge`).
     """
     pred_return = predictions["pred_return"].fillna(0.0).to_numpy()
     prob_up = predictions["prob_up"].fillna(0.5).to_numpy()
     actual = frame[LABEL_RETURN].to_numpy()
-    metrics = forecast_metrics(actual, pred_return, prob_up)
-    metrics |= strategy_metrics(
-        frame["next_return"].to_numpy(),
-        prob_up > 0.5,
-        fee=fee,
-        periods_per_year=periods_per_year(timeframe_seconds(timeframe)),
-    )
-    return metrics
+    return forecast_metrics(actual, pred_return, prob_up)
 
 
 def _with_actuals(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
@@ -152,34 +143,36 @@ def evaluate_family(
     family: str,
     *,
     seed: int,
-    fee: float,
+    judge: Judge,
     params: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> Evaluation:
     """Walk-forward evaluation of one family, then its fit on all development rows, scored on
-    the holdout. Plain computation: ``log_evaluation`` records the result in MLflow."""
+    the holdout: forecast metrics and the execution core's after-cost backtest of trading the
+    predictions (per fold, over the folds' test blocks in a row, and on the holdout). Plain
+    computation: ``log_evaluation`` records the result in MLflow."""
     started = time.perf_counter()
     cls = get_family(family)
     frame = dataset.frame
     horizon = dataset.target.horizon
-    timeframe = dataset.target.timeframe
     fold_metrics, pooled = [], []
     for fold in plan.folds:
         model = cls(seed=seed, horizon=horizon, **(params or {}))
         model.fit(frame.iloc[fold.train.start : fold.train.stop], dataset.features)
         predictions = _forecast(model, frame, fold.test)
         test = frame.iloc[fold.test.start : fold.test.stop]
-        metrics = score(test, predictions, timeframe=timeframe, fee=fee)
-        fold_metrics.append(metrics)
-        pooled.append(_with_actuals(test, predictions))
+        answered = _with_actuals(test, predictions).assign(fold=fold.number)
+        fold_metrics.append(score(test, predictions) | judge(answered).metrics)
+        pooled.append(answered)
     cv_predictions = pd.concat(pooled, ignore_index=True)
-    cv_metrics = score(cv_predictions, cv_predictions, timeframe=timeframe, fee=fee)
+    cv_metrics = score(cv_predictions, cv_predictions) | judge(cv_predictions).metrics
     model = cls(seed=seed, horizon=horizon, **(params or {}))
     model.fit(frame.iloc[plan.final_train.start : plan.final_train.stop], dataset.features)
     holdout = frame.iloc[plan.holdout.start : plan.holdout.stop]
     holdout_raw = _forecast(model, frame, plan.holdout)
     holdout_predictions = _with_actuals(holdout, holdout_raw)
-    holdout_metrics = score(holdout, holdout_raw, timeframe=timeframe, fee=fee)
+    backtest = judge(holdout_predictions)
+    holdout_metrics = score(holdout, holdout_raw) | backtest.metrics
     seconds = time.perf_counter() - started
     log(
         f"  {family:<12} cv accuracy {cv_metrics['directional_accuracy']:.2%}  "
@@ -196,7 +189,13 @@ def evaluate_family(
         holdout_metrics=holdout_metrics,
         model=model,
         seconds=seconds,
+        holdout_returns=backtest.bar_returns,
     )
+
+
+def _moved(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose realised return was not exactly zero: a zero is neither up nor down."""
+    return predictions[predictions[LABEL_RETURN].to_numpy() != 0]
 
 
 def _direction_losses(predictions: pd.DataFrame) -> np.ndarray:
@@ -211,22 +210,47 @@ def _squared_losses(predictions: pd.DataFrame) -> np.ndarray:
     )
 
 
+def majority_share(predictions: pd.DataFrame) -> float:
+    """The larger of the up and down shares among the rows that moved: what always calling the
+    majority direction scores (the binomial test's null)."""
+    moved = _moved(predictions)[LABEL_RETURN].to_numpy()
+    if moved.size == 0:
+        return 0.5
+    up = float(np.mean(moved > 0))
+    return max(up, 1.0 - up)
+
+
 def add_significance(evaluations: list[Evaluation], horizon: int) -> str:
-    """Binomial test of every family's holdout accuracy; Diebold-Mariano of every model against
-    the best baseline (chosen on walk-forward accuracy). Returns the best baseline's family."""
+    """Binomial test of every family's holdout accuracy against always calling the holdout's
+    majority direction (bars that did not move left out); Diebold-Mariano of every model
+    against the best baseline (chosen on walk-forward accuracy). Returns the best baseline."""
     baselines = [e for e in evaluations if e.is_baseline]
-    best = max(baselines, key=lambda e: e.cv_metrics["directional_accuracy"])
+    best = max(baselines, key=lambda e: _or_minus(e.cv_metrics["directional_accuracy"]))
     for evaluation in evaluations:
         holdout = evaluation.holdout_predictions
-        hits = int(round(evaluation.holdout_metrics["directional_accuracy"] * len(holdout)))
-        evaluation.significance["binomial_p"] = binomial_test(hits, len(holdout))
+        moved = _moved(holdout)
+        null = majority_share(holdout)
+        evaluation.significance["majority_share"] = null
+        accuracy = evaluation.holdout_metrics["directional_accuracy"]
+        hits = 0 if np.isnan(accuracy) else int(round(accuracy * len(moved)))
+        evaluation.significance["binomial_p"] = (
+            binomial_test(hits, len(moved), p=min(null, 1 - 1e-12)) if len(moved) else 1.0
+        )
         if evaluation is best:
             continue
-        for loss, losses in (("direction", _direction_losses), ("squared", _squared_losses)):
-            dm = diebold_mariano(losses(holdout), losses(best.holdout_predictions), horizon=horizon)
+        best_moved = _moved(best.holdout_predictions)
+        for loss, losses, mine, theirs in (
+            ("direction", _direction_losses, moved, best_moved),
+            ("squared", _squared_losses, holdout, best.holdout_predictions),
+        ):
+            dm = diebold_mariano(losses(mine), losses(theirs), horizon=horizon)
             evaluation.significance[f"dm_{loss}_statistic"] = dm.statistic
             evaluation.significance[f"dm_{loss}_p"] = dm.p_value
     return best.family
+
+
+def _or_minus(value: float) -> float:
+    return -np.inf if value is None or np.isnan(value) else value
 
 
 # -- MLflow ------------------------------------------------------------------------------------
@@ -301,6 +325,8 @@ def log_evaluation(
                 "data_start": str(dataset.start),
                 "data_end": str(dataset.end),
                 "holdout_start": str(dataset.frame["ts"].iloc[plan.holdout.start]),
+                "holdout_end": str(dataset.frame["ts"].iloc[plan.holdout.stop - 1]),
+                "strategy": run_tags.get("trading.strategy", ""),
                 "best_baseline": best_baseline,
             }
         )
@@ -373,9 +399,15 @@ def log_evaluation(
 
 
 def _champion_score(
-    settings: Settings, client, target: Target, frame: pd.DataFrame, plan: WalkForwardPlan
+    settings: Settings,
+    client,
+    target: Target,
+    frame: pd.DataFrame,
+    plan: WalkForwardPlan,
+    judge: Judge,
 ):
-    """The current champion's accuracy on this holdout (None when there is no champion)."""
+    """The current champion on this holdout: its accuracy (bars that moved) and what trading
+    its predictions earns after costs (None when there is no champion)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -388,14 +420,73 @@ def _champion_score(
     rows = frame.iloc[start : plan.holdout.stop]
     output = model.predict(rows[columns].astype("float64")).iloc[plan.holdout.start - start :]
     holdout = frame.iloc[plan.holdout.start : plan.holdout.stop]
-    called_up = output["prob_up"].fillna(0.5).to_numpy() > 0.5
-    accuracy = float(np.mean(called_up == (holdout[LABEL_RETURN].to_numpy() > 0)))
+    scored = score(holdout, output.reset_index(drop=True).set_index(holdout.index))
+    answered = _with_actuals(holdout, output.reset_index(drop=True).set_index(holdout.index))
+    moved = int((holdout[LABEL_RETURN].to_numpy() != 0).sum())
+    accuracy = scored["directional_accuracy"]
+    null = majority_share(answered)
     return gate_module.Scored(
         family=version.tags.get("family", "?"),
         version=version.version,
         directional_accuracy=accuracy,
-        binomial_p=binomial_test(int(round(accuracy * len(holdout))), len(holdout)),
+        binomial_p=(
+            binomial_test(int(round(accuracy * moved)), moved, p=min(null, 1 - 1e-12))
+            if moved and not np.isnan(accuracy)
+            else 1.0
+        ),
+        after_cost_return=judge(answered).metrics["total_return"],
     )
+
+
+def trial_sharpes(
+    client,
+    experiment_id: str | None,
+    holdout: tuple[pd.Timestamp, pd.Timestamp],
+    evaluations: list[Evaluation],
+) -> dict[str, float]:
+    """Every challenger tested on this holdout, by configuration (family and hyper-parameters),
+    with its per-bar after-cost holdout Sharpe: the trials the deflated Sharpe ratio counts.
+
+    A trial is a non-baseline family run of this target's experiment whose holdout overlaps at
+    least half of this one (a retraining a day later re-uses most of the same bars); the same
+    configuration run again (a retrain on a few new bars) counts once, with its newest Sharpe.
+    The gate keeps the count in MLflow's own runs, so nothing can forget it.
+    """
+    trials: dict[str, tuple[float, float]] = {}  # configuration -> (start time, sharpe)
+    start, end = holdout
+    span = (end - start).total_seconds() or 1.0
+
+    def key(family: str, params: dict[str, Any]) -> str:
+        return family + json.dumps(
+            {k: str(v) for k, v in params.items() if k.startswith("model.")}, sort_keys=True
+        )
+
+    if client is not None and experiment_id is not None:
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string="tags.`cryptobot.baseline` = 'false'",
+            max_results=5000,
+        )
+        for run in runs:
+            params = run.data.params
+            sharpe = run.data.metrics.get("holdout/sharpe_bar")
+            if sharpe is None or "holdout_start" not in params or "holdout_end" not in params:
+                continue  # judged before the after-cost gate: no comparable Sharpe
+            overlap = min(end, pd.Timestamp(params["holdout_end"])) - max(
+                start, pd.Timestamp(params["holdout_start"])
+            )
+            if overlap.total_seconds() < 0.5 * span:
+                continue
+            name = key(params.get("family", "?"), params)
+            if name not in trials or run.info.start_time > trials[name][0]:
+                trials[name] = (run.info.start_time, float(sharpe))
+    for e in evaluations:  # this training's challengers (already among the runs when tracked)
+        if not e.is_baseline:
+            name = key(e.family, {f"model.{k}": v for k, v in e.params.items()})
+            value = e.holdout_metrics.get("sharpe_bar", np.nan)
+            if name not in trials and np.isfinite(value):
+                trials[name] = (np.inf, float(value))
+    return {name: sharpe for name, (_, sharpe) in trials.items()}
 
 
 def gate_decision(
@@ -406,13 +497,28 @@ def gate_decision(
     *,
     alpha: float,
     baseline_alpha: float = 0.05,
+    dsr_threshold: float = 0.95,
+    buy_and_hold_return: float = np.nan,
+    trials: dict[str, float] | None = None,
 ) -> tuple[gate_module.GateDecision, Evaluation | None]:
-    """The challenger (best non-baseline by walk-forward accuracy) and the gate's decision."""
+    """The challenger (best non-baseline by walk-forward accuracy) and the gate's decision.
+    ``trials``: every challenger tested on this holdout (configuration -> per-bar Sharpe)."""
     by_family = {e.family: e for e in evaluations}
     models = [e for e in evaluations if not e.is_baseline]
-    challenger = max(models, key=lambda e: e.cv_metrics["directional_accuracy"], default=None)
+    challenger = max(
+        models, key=lambda e: _or_minus(e.cv_metrics["directional_accuracy"]), default=None
+    )
 
-    def scored(e: Evaluation) -> gate_module.Scored:
+    def scored(e: Evaluation, *, deflate: bool = False) -> gate_module.Scored:
+        dsr, counted = None, 0
+        if deflate and e.holdout_returns is not None and e.holdout_returns.size > 2:
+            sharpes = list((trials or {}).values()) or [e.holdout_metrics.get("sharpe_bar")]
+            sharpes = [v for v in sharpes if v is not None and np.isfinite(v)]
+            counted = max(len(sharpes), 1)
+            try:
+                dsr = deflated_sharpe_ratio(e.holdout_returns, sharpes or [0.0]).dsr
+            except ValueError:
+                dsr = None
         return gate_module.Scored(
             family=e.family,
             version=e.version,
@@ -420,17 +526,31 @@ def gate_decision(
             binomial_p=e.significance["binomial_p"],
             dm_p=e.significance.get("dm_direction_p"),
             dm_statistic=e.significance.get("dm_direction_statistic"),
+            after_cost_return=e.holdout_metrics.get("total_return", np.nan),
+            sharpe=e.holdout_metrics.get("sharpe", np.nan),
+            dsr=dsr,
+            trials=counted,
         )
 
+    majority = by_family[best_baseline].significance.get("majority_share", 0.5)
     decision = gate_module.decide(
         name,
-        scored(challenger) if challenger else None,
+        scored(challenger, deflate=True) if challenger else None,
         scored(by_family[best_baseline]),
         champion,
+        baselines=[scored(e) for e in evaluations if e.is_baseline],
+        buy_and_hold_return=buy_and_hold_return,
         alpha=alpha,
         baseline_alpha=baseline_alpha,
+        dsr_threshold=dsr_threshold,
+        majority=majority,
     )
     return decision, challenger
+
+
+def _holdout_span(dataset: Dataset, plan: WalkForwardPlan) -> tuple[pd.Timestamp, pd.Timestamp]:
+    ts = dataset.frame["ts"]
+    return ts.iloc[plan.holdout.start], ts.iloc[plan.holdout.stop - 1]
 
 
 def apply_gate(
@@ -440,6 +560,8 @@ def apply_gate(
     result_parts: tuple[Dataset, WalkForwardPlan, list[Evaluation], str],
     *,
     run_tags: dict[str, str],
+    judge: Judge,
+    buy_and_hold_return: float,
     key: str | None = None,
 ) -> tuple[gate_module.GateDecision, str]:
     """Decide, record the decision (a run + version tags), and move the alias if promoted.
@@ -448,7 +570,8 @@ def apply_gate(
 
     dataset, plan, evaluations, best_baseline = result_parts
     target = dataset.target
-    champion = _champion_score(settings, client, target, dataset.frame, plan)
+    champion = _champion_score(settings, client, target, dataset.frame, plan, judge)
+    trials = trial_sharpes(client, experiment_id, _holdout_span(dataset, plan), evaluations)
     decision, challenger_eval = gate_decision(
         target.name,
         evaluations,
@@ -456,6 +579,9 @@ def apply_gate(
         champion,
         alpha=settings.training.alpha,
         baseline_alpha=settings.training.baseline_alpha,
+        dsr_threshold=settings.training.dsr_threshold,
+        buy_and_hold_return=buy_and_hold_return,
+        trials=trials,
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with mlflow.start_run(
@@ -476,9 +602,13 @@ def apply_gate(
                 "champion_before": f"{champion.family} v{champion.version}" if champion else "none",
                 "alpha": settings.training.alpha,
                 "baseline_alpha": settings.training.baseline_alpha,
+                "dsr_threshold": settings.training.dsr_threshold,
+                "trials": len(trials),
             }
         )
         mlflow.log_metric("promoted", float(decision.promoted))
+        if decision.challenger is not None and decision.challenger.dsr is not None:
+            mlflow.log_metric("deflated_sharpe", decision.challenger.dsr)
         mlflow.log_dict(
             {
                 "decision": "promoted" if decision.promoted else "refused",
@@ -603,9 +733,25 @@ def train_target(
         "holdout_fraction": training.holdout_fraction,
         "min_train": training.min_train,
         "seed": training.seed,
-        "fee": training.fee,
         "alpha": training.alpha,
         "baseline_alpha": training.baseline_alpha,
+        "dsr_threshold": training.dsr_threshold,
+        # what the after-cost backtests depend on
+        "trading": settings.trading.model_dump(
+            include={
+                "strategy",
+                "min_confidence",
+                "rebalance_threshold",
+                "fee",
+                "spread",
+                "slippage",
+                "impact",
+                "correlation_window",
+                "liquidity_window",
+                "initial_capital",
+            }
+        ),
+        "risk": settings.risk.model_dump(),
     }
     client = experiment_id = key = None
     if track:
@@ -634,15 +780,18 @@ def train_target(
                 previous["best_baseline"],
                 decision=None,
                 alpha=training.alpha,
-                fee=training.fee,
+                fee=settings.trading.fee,
                 experiment_id=experiment_id,
                 previous=previous,
             )
+    judge = Judge(settings, dataset)
     evaluations = [
-        evaluate_family(dataset, plan, name, seed=training.seed, fee=training.fee, log=log)
+        evaluate_family(dataset, plan, name, seed=training.seed, judge=judge, log=log)
         for name in names
     ]
     best_baseline = add_significance(evaluations, target.horizon)
+    holdout = evaluations[0].holdout_predictions
+    buy_and_hold = judge.buy_and_hold(holdout).metrics
     result = TargetResult(
         target,
         dataset,
@@ -651,7 +800,9 @@ def train_target(
         best_baseline,
         decision=None,
         alpha=training.alpha,
-        fee=training.fee,
+        fee=settings.trading.fee,
+        buy_and_hold=buy_and_hold,
+        strategy=settings.trading.strategy,
     )
     if not track:  # nothing logged: the decision as it would be against no champion
         result.decision, _ = gate_decision(
@@ -661,6 +812,9 @@ def train_target(
             None,
             alpha=training.alpha,
             baseline_alpha=training.baseline_alpha,
+            dsr_threshold=training.dsr_threshold,
+            buy_and_hold_return=buy_and_hold["total_return"],
+            trials=trial_sharpes(None, None, _holdout_span(dataset, plan), evaluations),
         )
         return result
     run_tags = _run_tags(settings, dataset)  # the fingerprint hashes every row: once
@@ -683,6 +837,8 @@ def train_target(
         experiment_id,
         (dataset, plan, evaluations, best_baseline),
         run_tags=run_tags,
+        judge=judge,
+        buy_and_hold_return=buy_and_hold["total_return"],
         key=key,
     )
     result.experiment_id = experiment_id
@@ -734,9 +890,13 @@ def summarize(result: TargetResult) -> dict[str, Any]:
                         "win_rate",
                         "profit_factor",
                         "trades",
+                        "fees",
+                        "costs",
+                        "exposure",
                     )
                 },
                 "binomial_p": number(s.get("binomial_p")),
+                "majority_share": number(s.get("majority_share")),
                 # family-wise: does ANY family show an edge? (Bonferroni over the families)
                 "edge": bool(s.get("binomial_p", 1.0) < result.alpha / len(result.evaluations)),
                 "dm_direction_p": number(s.get("dm_direction_p")),
@@ -757,6 +917,25 @@ def summarize(result: TargetResult) -> dict[str, Any]:
         "best_baseline": result.best_baseline,
         "alpha": result.alpha,
         "fee": result.fee,
+        "strategy": result.strategy,
+        "buy_and_hold": {
+            k: number(result.buy_and_hold.get(k))
+            for k in (
+                "total_return",
+                "sharpe",
+                "max_drawdown",
+                "trades",
+                "win_rate",
+                "profit_factor",
+                "fees",
+                "costs",
+                "exposure",
+            )
+        },
+        "deflated_sharpe": number(challenger.dsr)
+        if challenger and challenger.dsr is not None
+        else None,
+        "trials": challenger.trials if challenger else 0,
         "families": families,
         "challenger": challenger.family if challenger else None,
         "promoted": bool(decision and decision.promoted),

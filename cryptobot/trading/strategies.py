@@ -42,8 +42,11 @@ class Strategy:
     #: of being resized towards the target when it drifts outside the rebalance band
     resize: ClassVar[bool] = True
 
-    def __init__(self, min_confidence: float = 0.5, **params: float) -> None:
+    def __init__(self, min_confidence: float = 0.5, *, cost: float = 0.0, **params: float) -> None:
         self.min_confidence = min_confidence
+        #: what one fill costs as a fraction of its notional (fee, half the spread, slippage):
+        #: a trade is worth making only when the forecast beats it
+        self.cost = cost
         if params:
             raise ConfigError(f"strategy {self.name!r} takes no parameter(s) {sorted(params)}")
 
@@ -51,30 +54,49 @@ class Strategy:
         """One target weight (or NaN) per row of ``frame``."""
         raise NotImplementedError
 
-    def _calls(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(confident call, called up) per row; a row without a prediction is not confident."""
+    def _calls(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(confident, called up, forecast return) per row; a row without a prediction is not
+        confident."""
         confidence = frame["confidence"].to_numpy(dtype="float64")
         direction = frame["direction"].to_numpy(dtype="float64")
+        forecast = frame["pred_return"].to_numpy(dtype="float64")
         confident = confidence >= self.min_confidence  # False for NaN
-        return confident, direction == 1
+        return confident, direction == 1, forecast
 
 
 class LongFlat(Strategy):
+    """Long while the model expects a gain worth its costs. A confident up call enters (or
+    stays) when the forecast return over the horizon beats a round trip's cost (two fills); a
+    confident down call exits when the forecast loss beats one fill's cost (what leaving costs);
+    anything in between keeps what is held, so a forecast too small to pay for its trade never
+    trades."""
+
     name = "long_flat"
-    description = "long the full allowed size when the model calls up, flat when it calls down"
+    description = (
+        "long when the model calls up and the forecast beats a round trip's costs, flat when it "
+        "calls down and the forecast loss beats the exit's cost"
+    )
 
     def populate_targets(self, frame: pd.DataFrame) -> np.ndarray:
-        confident, up = self._calls(frame)
-        return np.where(confident, np.where(up, 1.0, 0.0), np.nan)
+        confident, up, forecast = self._calls(frame)
+        enter = confident & up & (forecast > 2 * self.cost)
+        leave = confident & ~up & (forecast < -self.cost)
+        return np.where(enter, 1.0, np.where(leave, 0.0, np.nan))
 
 
 class LongShort(Strategy):
+    """Long or short while the model expects a move worth a round trip's costs: a confident up
+    call with a forecast above the round-trip cost goes long, a confident down call with a
+    forecast below minus that cost goes short; anything in between keeps what is held."""
+
     name = "long_short"
-    description = "long when the model calls up, short when it calls down"
+    description = "long or short when the model's forecast move beats a round trip's costs"
 
     def populate_targets(self, frame: pd.DataFrame) -> np.ndarray:
-        confident, up = self._calls(frame)
-        return np.where(confident, np.where(up, 1.0, -1.0), np.nan)
+        confident, up, forecast = self._calls(frame)
+        long = confident & up & (forecast > 2 * self.cost)
+        short = confident & ~up & (forecast < -2 * self.cost)
+        return np.where(long, 1.0, np.where(short, -1.0, np.nan))
 
 
 class BuyAndHold(Strategy):
@@ -90,8 +112,9 @@ class BuyAndHold(Strategy):
 
 
 class SmaCross(Strategy):
-    """The classic crossover (the peers' benchmark case): long from the bar whose close puts
-    the fast simple moving average above the slow one, flat from the bar that puts it below."""
+    """The classic crossover (the peers' benchmark case): long from the bar whose close takes the
+    fast simple moving average above the slow one, flat from the bar that takes it below; no
+    decision on the other bars (the position is held)."""
 
     name = "sma_cross"
     description = (
@@ -101,8 +124,10 @@ class SmaCross(Strategy):
     fast: int = 10
     slow: int = 50
 
-    def __init__(self, min_confidence: float = 0.5, *, fast: int = 10, slow: int = 50) -> None:
-        super().__init__(min_confidence)
+    def __init__(
+        self, min_confidence: float = 0.5, *, cost: float = 0.0, fast: int = 10, slow: int = 50
+    ) -> None:
+        super().__init__(min_confidence, cost=cost)
         if not 1 <= fast < slow:
             raise ConfigError(f"sma_cross needs 1 <= fast < slow, got fast={fast}, slow={slow}")
         self.fast, self.slow = int(fast), int(slow)
@@ -113,19 +138,24 @@ class SmaCross(Strategy):
 
     def populate_targets(self, frame: pd.DataFrame) -> np.ndarray:
         close = frame["close"].to_numpy(dtype="float64")
-        above = sma(close, self.fast) > sma(close, self.slow)  # False while warming up
-        before = np.concatenate([[above[0]], above[:-1]])
+        fast, slow = sma(close, self.fast), sma(close, self.slow)
+        above, below = fast > slow, fast < slow  # False while either is still warming up
+        known = ~np.isnan(slow)
         targets = np.full(len(close), np.nan)
-        targets[above & ~before] = 1.0
-        targets[~above & before] = 0.0
+        # a cross is a change from the previous bar's comparison, both bars' averages known
+        targets[1:][above[1:] & ~above[:-1] & known[:-1]] = 1.0
+        targets[1:][below[1:] & ~below[:-1] & known[:-1]] = 0.0
         return targets
 
 
 def sma(values: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average of the last ``window`` values (NaN before the first full window)."""
+    """Simple moving average of the last ``window`` values (NaN before the first full window),
+    as a difference of running sums (the arithmetic of vectorbt's and TA-Lib's moving averages,
+    so every engine sees the same crossings; O(n))."""
     out = np.full(len(values), np.nan)
-    if len(values) >= window:  # each window summed on its own: no drift of a running sum
-        out[window - 1 :] = np.lib.stride_tricks.sliding_window_view(values, window).mean(axis=1)
+    if len(values) >= window:
+        sums = np.concatenate([[0.0], np.cumsum(values)])
+        out[window - 1 :] = (sums[window:] - sums[:-window]) / window
     return out
 
 
@@ -134,7 +164,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(name: str, min_confidence: float = 0.5, **params) -> Strategy:
+def get_strategy(
+    name: str, min_confidence: float = 0.5, *, cost: float = 0.0, **params
+) -> Strategy:
     try:
         cls = STRATEGIES[name]
     except KeyError:
@@ -142,4 +174,18 @@ def get_strategy(name: str, min_confidence: float = 0.5, **params) -> Strategy:
             f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)} "
             "(setting trading.strategy, CRYPTOBOT_TRADING__STRATEGY, or --strategy)"
         ) from None
-    return cls(min_confidence=min_confidence, **params)
+    return cls(min_confidence=min_confidence, cost=cost, **params)
+
+
+def fill_cost(trading) -> float:
+    """What one fill costs as a fraction of its notional under the trading settings: the taker
+    fee, half the spread and the fixed slippage (impact depends on the size and is left out)."""
+    return trading.fee + trading.spread / 2 + trading.slippage
+
+
+def strategy_from_settings(settings, name: str | None = None, **params) -> Strategy:
+    """``name`` (default: the trading setting) with the settings' confidence and costs."""
+    trading = settings.trading
+    return get_strategy(
+        name or trading.strategy, trading.min_confidence, cost=fill_cost(trading), **params
+    )

@@ -338,9 +338,20 @@ def test_the_gate_promotes_the_xgboost_challenger(store, trained):
     assert decision is not None
     assert decision.promoted, decision.summary()
     assert decision.challenger.family == "xgboost"
-    assert [c.name for c in decision.checks] == ["edge", "beats best baseline"]
+    assert [c.name for c in decision.checks] == [
+        "edge",
+        "beats best baseline",
+        "beats buy-and-hold after costs",
+        "beats every baseline after costs",
+        "positive after-cost Sharpe",
+        "deflated Sharpe",
+    ]
     client = configure(store)
     xgb = _evaluation(trained, "xgboost")
+    # the gate's after-cost numbers are the execution core's holdout backtest
+    assert xgb.holdout_metrics["total_return"] > trained.buy_and_hold["total_return"]
+    assert xgb.holdout_metrics["fees"] > 0 and xgb.holdout_metrics["trades"] > 0
+    assert decision.challenger.dsr > 0.95 and decision.challenger.trials == 1
     champion = client.get_model_version_by_alias(TARGET.name, CHAMPION)
     assert str(champion.version) == xgb.version
     tags = champion.tags
@@ -589,7 +600,7 @@ def test_a_plain_rerun_on_unchanged_rows_trains_and_registers_nothing(store, tra
     runs = len(client.search_runs([trained.experiment_id], max_results=1000))
     lines: list[str] = []
     again = train_target(store, TARGET, families=["xgboost"], folds=FOLDS, log=lines.append)
-    assert again.evaluations == [] and again.previous is not None
+    assert again.evaluations == [] and again.previous is not None, lines
     assert len(client.search_model_versions(f"name='{TARGET.name}'")) == versions
     assert len(client.search_runs([trained.experiment_id], max_results=1000)) == runs
     summary, first = summarize(again), summarize(trained)
@@ -611,7 +622,17 @@ def test_a_rerun_registers_new_versions_but_does_not_move_the_champion(store, tr
     decision = result.decision
     assert decision is not None and not decision.promoted
     checks = {c.name: c.passed for c in decision.checks}
-    assert checks == {"edge": True, "beats best baseline": True, "beats champion": False}
+    assert checks == {
+        "edge": True,
+        "beats best baseline": True,
+        "beats buy-and-hold after costs": True,
+        "beats every baseline after costs": True,
+        "positive after-cost Sharpe": True,
+        "deflated Sharpe": True,
+        "beats champion": False,
+    }
+    # the same configuration trained again on the same holdout is one trial, not two
+    assert decision.challenger.trials == 1
     assert len(decision.reasons) == 1 and "champion" in decision.reasons[0]
 
     client = configure(store)

@@ -122,6 +122,16 @@ def test_long_flat_and_long_short():
     assert same(cautious.populate_targets(calls(0.53, 0.47, 0.56, 0.44)), [np.nan, np.nan, 1, 0])
 
 
+def test_model_strategies_trade_only_forecasts_that_pay_for_their_costs():
+    frame = calls(0.6, 0.6, 0.6, 0.4, 0.4, 0.4)
+    frame["pred_return"] = [0.0030, 0.0015, 0.0010, -0.0005, -0.0015, -0.0030]
+    long_flat = get_strategy("long_flat", cost=0.0012)  # a round trip costs 0.24%
+    # enter only above the round trip; leave only when the loss beats one fill (0.12%)
+    assert same(long_flat.populate_targets(frame), [1, np.nan, np.nan, np.nan, 0, 0])
+    long_short = get_strategy("long_short", cost=0.0012)
+    assert same(long_short.populate_targets(frame), [1, np.nan, np.nan, np.nan, np.nan, -1])
+
+
 def test_buy_and_hold_and_the_sma_crossover():
     assert same(get_strategy("buy_and_hold").populate_targets(calls(0.1, 0.9)), [1.0, 1.0])
     close = np.array([5, 4, 3, 2, 1, 2, 3, 4, 5, 4, 3, 2, 1], dtype=float)
