@@ -385,27 +385,60 @@ def _print_training(summary: dict) -> None:
                 for f in families
             ],
             title=f"{title}: out of sample, {summary['folds']} walk-forward folds, holdout "
-            f"{summary['holdout_rows']:,} rows. edge = binomial p < {summary['alpha']:g} / "
-            f"{len(families)} families; DM vs {summary['best_baseline']}",
+            f"{summary['holdout_rows']:,} rows; accuracy over bars that moved (a zero return is "
+            "neither up nor down). edge = binomial p (vs always calling the majority direction) < "
+            f"{summary['alpha']:g} / {len(families)} families; DM vs {summary['best_baseline']}",
         )
     )
+    bh = summary.get("buy_and_hold") or {}
+    strategy_rows = [
+        [
+            f["family"],
+            _pct(f["holdout_total_return"]),
+            _num(f["holdout_sharpe"]),
+            _pct(f["holdout_max_drawdown"]),
+            _num(f["holdout_trades"], ".0f"),
+            _pct(f["holdout_win_rate"]),
+            _num(f["holdout_profit_factor"]),
+            _num(f.get("holdout_costs"), ",.2f"),
+        ]
+        for f in families
+    ]
+    if bh:
+        strategy_rows.append(
+            [
+                "buy-and-hold",
+                _pct(bh.get("total_return")),
+                _num(bh.get("sharpe")),
+                _pct(bh.get("max_drawdown")),
+                "–",
+                "–",
+                "–",
+                _num(bh.get("costs"), ",.2f"),
+            ]
+        )
     console.print(
         rows_table(
-            ["family", "return", "Sharpe", "max DD", "trades", "win rate", "profit factor"],
             [
-                [
-                    f["family"],
-                    _pct(f["holdout_total_return"]),
-                    _num(f["holdout_sharpe"]),
-                    _pct(f["holdout_max_drawdown"]),
-                    _num(f["holdout_trades"], ".0f"),
-                    _pct(f["holdout_win_rate"]),
-                    _num(f["holdout_profit_factor"]),
-                ]
-                for f in families
+                "family",
+                "return",
+                "Sharpe",
+                "max DD",
+                "trades",
+                "win rate",
+                "profit factor",
+                "costs",
             ],
-            title="holdout strategy: long when the call is up, else flat; "
-            f"{summary['fee']:.2%} fee per side",
+            strategy_rows,
+            title=f"holdout backtest, after costs: {summary.get('strategy', 'long_flat')} on each "
+            "family's predictions through the trading flow's execution core (next-open fills, "
+            f"{summary['fee']:.2%} fee, spread, slippage, impact, every risk limit)"
+            + (
+                f"; challenger's deflated Sharpe {summary['deflated_sharpe']:.3f} over "
+                f"{summary['trials']} trial(s)"
+                if summary.get("deflated_sharpe") is not None
+                else ""
+            ),
         )
     )
     if summary["roadmap"]:

@@ -26,7 +26,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from cryptobot.backtest.montecarlo import MonteCarloResult, monte_carlo
 from cryptobot.config import Settings
 from cryptobot.errors import BacktestError, ConfigError
 from cryptobot.timeframes import timeframe_seconds
-from cryptobot.trading.strategies import Strategy, get_strategy
+from cryptobot.trading.strategies import Strategy, strategy_from_settings
 from models.dataset import Target, configured_targets, read_feature_rows
 from models.predictions import Champion
 from models.tracking import CHAMPION, configure, forecast_output, load_model, model_lookback
@@ -132,12 +132,10 @@ def resolve_models(
                 else client.get_model_version_by_alias(target.name, alias)
             )
         except MlflowException:
-            what = f"version {version}" if version else f"no version with the alias {alias!r}"
+            what = f"no version {version}" if version else f"no version with the alias {alias!r}"
             raise BacktestError(
-                f"{target.name} has {what}"
-                + ("" if version else "")
-                + f": see `cryptobot models {target.name}`"
-                + ("; train and promote one first (`cryptobot train`)" if alias else "")
+                f"{target.name} has {what}: see `cryptobot models {target.name}`"
+                + ("; train and promote one first (`cryptobot train`)" if not version else "")
             ) from None
         choices[target.symbol] = ModelChoice(
             target=target,
@@ -305,13 +303,15 @@ def run_model_backtest(
     ``log_to_mlflow`` and ``store_backtests``)."""
     started = time.perf_counter()
     check_window(start, end)
+    costs_used = Costs.from_settings(settings, **(costs or {}))
+    # the strategy weighs its forecasts against the costs this backtest pays
+    settings = settings.model_copy(
+        update={"trading": settings.trading.model_copy(update=asdict(costs_used))}
+    )
     try:
-        chosen = get_strategy(
-            strategy or settings.trading.strategy, settings.trading.min_confidence
-        )
+        chosen = strategy_from_settings(settings, strategy)
     except ConfigError as exc:
         raise BacktestError(str(exc)) from None
-    costs_used = Costs.from_settings(settings, **(costs or {}))
     if capital is not None and not (math.isfinite(capital) and capital > 0):
         raise BacktestError(f"--capital must be a positive amount, got {capital!r}")
     targets = configured_targets(settings, symbols, timeframe, None, exchange)
@@ -333,7 +333,8 @@ def run_model_backtest(
     if empty:
         raise BacktestError(
             f"no {exchange_} {timeframe_} bars for {', '.join(empty)}"
-            + (f" between {start} and {end}" if start or end else "")
+            + (f" from {start:%Y-%m-%d %H:%M}" if start else "")
+            + (f" up to {end:%Y-%m-%d %H:%M}" if end else "")
             + ": see `cryptobot status` for what is stored"
         )
 
@@ -404,7 +405,7 @@ def run_model_backtest(
             exchange=exchange_,
             timeframe=timeframe_,
             symbols=symbols_,
-            strategy=get_strategy("buy_and_hold"),
+            strategy=strategy_from_settings(settings, "buy_and_hold"),
             rows=rows,
             capital=capital,
             costs=costs_used,

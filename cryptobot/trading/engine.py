@@ -11,7 +11,7 @@ core over every bar of history. A step, in order:
 2. **Predict**, per symbol, on the newest closed bar: the champion's answer, and the strategy's
    target for it (skipped, with the reason, when the data is stale, the features are incomplete
    or the model has no answer).
-3. **Core** (one call of :func:`core.step_bar`): fill open paper orders at the open of the bar
+3. **Core** (one call of :func:`core.step_bars` for the one bar): fill open paper orders at the open of the bar
    after their decision, mark the account, and size, check and order each symbol's target.
 4. **Audit**: one ``trade_decisions`` row per symbol and bar: the prediction's key, the model
    version, every risk check (value, limit, passed, detail), and the order or why none was sent.
@@ -57,8 +57,8 @@ from cryptobot.trading.orders import (
 )
 from cryptobot.trading.portfolio import DUST, EquityPoint, Position
 from cryptobot.trading.risk import describe_checks
-from cryptobot.trading.strategies import get_strategy
-from cryptobot.warehouse.db import read_connection, write_connection
+from cryptobot.trading.strategies import strategy_from_settings
+from cryptobot.warehouse.db import insert_rows, read_connection, write_connection
 from models.dataset import Target, configured_targets, read_feature_rows
 from models.predictions import Champion, load_champion, store_predictions
 
@@ -157,7 +157,7 @@ class Trader:
         if broker.mode != self.mode:
             raise TradingError(f"a {broker.mode} broker cannot trade the {self.mode} account")
         self.broker = broker
-        self.strategy = get_strategy(settings.trading.strategy, settings.trading.min_confidence)
+        self.strategy = strategy_from_settings(settings)
         self.targets: list[Target] = configured_targets(settings, symbols)
         self.symbols = [t.symbol for t in self.targets]
         self.exchange = self.targets[0].exchange
@@ -207,7 +207,8 @@ class Trader:
         decided = np.zeros((len(self.symbols), core.N_DECISION))
         checks = np.full((len(self.symbols), core.N_CHECKS, 3), np.nan)
         rows = np.zeros(self.settings.trading.correlation_window + 1, dtype=np.int64)
-        core.step_bar(
+        core.step_bars(
+            t,
             t,
             _ns(as_of),
             bars.ts,
@@ -227,6 +228,8 @@ class Trader:
             checks,
             True,
             rows,
+            np.zeros(len(self.symbols)),
+            np.zeros((len(bars), len(self.symbols)), np.int8),
         )
         filled_orders, fills = self._fills(book, bars, orders_on_book)
         positions = self._positions(state, book, bars, t, fills, as_of)
@@ -290,7 +293,11 @@ class Trader:
         settings = self.settings
         trading = settings.trading
         window = max(trading.correlation_window, trading.liquidity_window)
-        history = max(lookback + ROW_MARGIN + max(t.horizon for t in self.targets), window + 1)
+        history = max(
+            lookback + ROW_MARGIN + max(t.horizon for t in self.targets),
+            window + 1,
+            int(self.strategy.warmup) + 1,  # a strategy on prices needs its own history too
+        )
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             params = [self.mode, self.exchange]
             positions = con.execute(
@@ -443,7 +450,9 @@ class Trader:
         weight = float(self.strategy.populate_targets(frame)[-1])
         if not math.isfinite(weight):
             row["reason"] = (
-                f"no decision: the call is below min_confidence {self.strategy.min_confidence:g}"
+                f"no decision: the call is less confident than {self.strategy.min_confidence:g} "
+                f"or its forecast does not pay for the trade's costs ({self.strategy.cost:.3%} "
+                "a fill); holding"
                 if self.strategy.uses_model
                 else "no decision on this bar: the strategy keeps what is held"
             )
@@ -744,14 +753,7 @@ def _plain(record: dict) -> dict:
 
 
 def _insert(con, table: str, rows: list[dict]) -> None:
-    if not rows:
-        return
-    frame = pd.DataFrame(rows)
-    con.register("new_rows", frame)
-    try:
-        con.execute(f"insert into {table} by name select * from new_rows on conflict do nothing")
-    finally:
-        con.unregister("new_rows")
+    insert_rows(con, table, rows)
 
 
 def _store_fills(con, orders: dict[str, Order], fills: list[Fill]) -> None:
@@ -775,14 +777,7 @@ def _store_fills(con, orders: dict[str, Order], fills: list[Fill]) -> None:
 
 
 def _store_positions(con, positions: dict[str, Position]) -> None:
-    rows = [p.row() for p in positions.values()]
-    if not rows:
-        return
-    con.register("new_positions", pd.DataFrame(rows))
-    try:
-        con.execute("insert or replace into positions by name select * from new_positions")
-    finally:
-        con.unregister("new_positions")
+    insert_rows(con, "positions", [p.row() for p in positions.values()], replace=True)
 
 
 def _write_marks(con, point, positions, filled_orders, fills) -> None:

@@ -189,3 +189,21 @@ def read_connection(path: Path, *, timeout: float = 120.0) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], *, replace: bool = False
+) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` by column name, keeping rows
+    already stored under the same key (``replace``: overwriting them). A parameterised insert:
+    a handful of rows costs microseconds, not the milliseconds of registering a DataFrame."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    verb = "insert or replace" if replace else "insert"
+    tail = "" if replace else " on conflict do nothing"
+    con.executemany(
+        f"{verb} into {table} ({', '.join(columns)}) values "
+        f"({', '.join('?' * len(columns))}){tail}",
+        [[row[c] for c in columns] for row in rows],
+    )

@@ -25,6 +25,8 @@ COMMANDS = [
     "promote",
     "predict",
     "trade",
+    "backtest",
+    "check-lookahead",
     "report",
     "demo",
 ]

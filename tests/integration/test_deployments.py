@@ -44,6 +44,7 @@ def test_every_flow_has_a_deployment():
         "train",
         "predict",
         "trade",
+        "backtest",
         "report",
         "demo",
     ):

@@ -108,10 +108,11 @@ def decide(
     decisions = np.zeros((2, core.N_DECISION))
     checks = np.full((2, core.N_CHECKS, 3), np.nan)
     p = params(**(limits or {}))
-    core.step_bar(
-        t, int(ts[t] + HOUR_NS), ts, avail, market, targets, rules, p, book.account,
+    core.step_bars(
+        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, rules, p, book.account,
         book.positions, book.orders, book.order_state, book.fills, book.counts, book.equity,
-        decisions, checks, True, np.zeros(200, dtype=np.int64),
+        decisions, checks, True, np.zeros(200, dtype=np.int64), np.zeros(2),
+        np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
     failed = {core.CHECK_NAMES[i] for i in range(core.N_CHECKS) if checks[1, i, core.PASSED] == 0}
     return failed, decisions[1], checks[1], book
@@ -187,10 +188,11 @@ def test_reducing_risk_always_goes_and_a_blocked_flip_only_closes():
     targets[t, 1] = -1.0  # flip long ETH to short
     decisions = np.zeros((2, core.N_DECISION))
     checks = np.zeros((2, core.N_CHECKS, 3))
-    core.step_bar(
-        t, int(ts[t] + HOUR_NS), ts, avail, market, targets, RULES, p, book.account,
+    core.step_bars(
+        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, RULES, p, book.account,
         book.positions, book.orders, book.order_state, book.fills, book.counts, book.equity,
-        decisions, checks, False, np.zeros(200, dtype=np.int64),
+        decisions, checks, False, np.zeros(200, dtype=np.int64), np.zeros(2),
+        np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
     assert decisions[1, core.D_ACTION] == core.ORDER
     assert decisions[1, core.D_REASON] == core.R_FLIP_CLOSING
