@@ -410,3 +410,109 @@ def rolling_accuracy(frame: pd.DataFrame, *, estimate: float | None, height: int
         if value is not None and not np.isnan(value):
             layers.append(_rule_at(value, color, y))
     return layer(frame, *layers, height=height)
+
+
+# -- backtests ------------------------------------------------------------------------------------
+
+#: how each role's line is drawn in the backtest comparison: the strategy solid, the legs dashed
+ROLE_DASH = {"strategy": [1, 0], "buy_and_hold": [6, 3], "baseline": [2, 2]}
+
+
+def _runs_encoding(frame: pd.DataFrame, *, legends: bool = True) -> Spec:
+    """One colour per run (in the frame's order) and a line style per role; ``legends`` off
+    for a chart drawn under one that has them."""
+    runs = list(dict.fromkeys(frame["run"]))
+    roles = [role for role in ROLE_DASH if role in set(frame["role"])]
+    run_legend = {"orient": "bottom", "title": None, "columns": 2, "labelLimit": 520}
+    return {
+        "color": field("run:N", sort=runs, scale={"domain": runs},
+                       legend=run_legend if legends else None),
+        "strokeDash": field(
+            "role:N",
+            scale={"domain": roles, "range": [ROLE_DASH[r] for r in roles]},
+            legend=top_legend() if legends else None,
+        ),
+    }  # fmt: skip
+
+
+def backtest_comparison(
+    frame: pd.DataFrame, *, height: int = 300, drawdown_height: int = 170
+) -> Spec:
+    """Several runs over time, one colour each (line style by role), in two rows on one time
+    axis and one dataset: equity as the return on each run's own starting capital (so runs of
+    different capitals compare; 0% = the capital), and the drawdown below each run's running
+    peak (the worst of each bucket), negative. Each row is a single view: Streamlit fits only
+    a vconcat of single views to the container's width."""
+    data = frame.assign(ret=frame["growth"].astype(float) - 1, dd=-frame["drawdown"].astype(float))
+    equity = {
+        "data": {"name": DATA},
+        "mark": {"type": "line", "strokeWidth": 1.6},
+        "encoding": {
+            "x": field("ts:T", title=None, axis={"labels": False, "ticks": False}),  # below
+            "y": field("ret:Q", title="return on the capital", axis={"format": "%"}),
+            **_runs_encoding(frame),
+            "tooltip": [
+                time_tooltip("last mark (UTC)"),
+                field("run:N"),
+                field("ret:Q", title="return", format="+.2%"),
+                field("equity:Q", format=",.2f"),
+                field("drawdown:Q", title="worst drawdown in bucket", format=".2%"),
+            ],
+        },
+    }
+    drawdown = {
+        "data": {"name": DATA},
+        "mark": {"type": "line", "strokeWidth": 1.4},
+        "encoding": {
+            "x": time_x(),
+            "y": field("dd:Q", title="drawdown", axis={"format": "%"}),
+            **_runs_encoding(frame, legends=False),
+            "tooltip": [
+                time_tooltip("bucket's last mark (UTC)"),
+                field("run:N"),
+                field("drawdown:Q", title="worst drawdown in bucket", format=".2%"),
+            ],
+        },
+    }
+    return {
+        "datasets": {DATA: data},
+        "vconcat": [equity | {"height": height}, drawdown | {"height": drawdown_height}],
+        "resolve": {"scale": {"x": "shared", "color": "shared", "strokeDash": "shared"}},
+    }
+
+
+#: the dataset of the fills drawn over a candle chart
+FILLS = "fills"
+BUY = ACCENT
+SELL = WARN
+
+
+def trades_on_candles(candles: pd.DataFrame, fills: pd.DataFrame, *, height: int = 420) -> Spec:
+    """The candles (``candlesticks``) with each fill as a triangle at its bar's open time and
+    fill price: up for a buy, down for a sell; the tooltip has amount, price and fee."""
+    spec = candlesticks(candles, bollinger=True, height=height)
+    sides = {"domain": ["buy", "sell"]}
+    legend = top_legend() | {"symbolSize": 100, "symbolStrokeWidth": 0}  # no white outline
+    markers = {
+        "data": {"name": FILLS},
+        "mark": {"type": "point", "filled": True, "size": 80, "opacity": 1,
+                 "stroke": "white", "strokeWidth": 0.7},
+        "encoding": {
+            "x": time_x(),
+            "y": field("price:Q"),
+            "shape": field("side:N", scale=sides | {"range": ["triangle-up", "triangle-down"]},
+                           legend=legend),
+            "color": field("side:N", scale=sides | {"range": [BUY, SELL]}, legend=legend),
+            "tooltip": [
+                time_tooltip("filled at the open of (UTC)"),
+                field("side:N"),
+                field("amount:Q", format=",.6f"),
+                field("price:Q", format=",.4f"),
+                field("fee:Q", format=",.4f"),
+                field("notional:Q", format=",.2f"),
+            ],
+        },
+    }  # fmt: skip
+    spec["layer"].append(markers)
+    spec["datasets"][FILLS] = fills
+    return spec

@@ -14,7 +14,7 @@ chart, tables are limited to the newest rows, and only aggregates cross into pan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ CACHE_TTL = 600
 READ_TIMEOUT = 15.0
 #: points per time-series chart; longer series are bucketed in SQL
 MAX_POINTS = 1500
+#: points of a chart comparing several series, shared by them (each at most MAX_POINTS): a wide
+#: chart is ~900 pixels, and every point costs the browser time
+COMPARED_POINTS = 2400
 #: candles per chart; longer ranges are merged into candles of several bars in SQL
 MAX_CANDLES = 400
 #: rows per table; the newest are shown and the total is counted
@@ -276,12 +279,15 @@ def candles(
     *,
     features: bool,
     points: int = MAX_CANDLES,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> pd.DataFrame:
     """The last ``days`` of a series (all of it when None), merged in SQL into at most
     ``points`` candles (open of the first bar, close and indicators of the last, high/low/volume
     over the bars); ``bars`` is how many bars each candle holds. With ``features`` (the series
     is in the feature mart) read from the mart with its indicators, else from ``market_data``
-    with the indicators null."""
+    with the indicators null. ``start``/``end`` (naive UTC, end excluded) bound the bars' open
+    times as well."""
     table = FEATURES_TABLE if features else "market_data"
     simulated = (
         f"(is_simulated or exchange = '{SIMULATOR_EXCHANGE}')" if features else SIMULATED_SQL
@@ -296,6 +302,8 @@ def candles(
         with series as (
             select * from {table}
             where exchange = $exchange and symbol = $symbol and timeframe = $timeframe
+                and ($start::timestamp is null or ts >= $start::timestamp)
+                and ($end::timestamp is null or ts < $end::timestamp)
         ),
         numbered as (
             select *, {simulated} as simulated,
@@ -319,7 +327,14 @@ def candles(
         group by {_bucketed(points)}
         order by ts
         """,
-        {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "days": days},
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "days": days,
+            "start": start,
+            "end": end,
+        },
     )
 
 
@@ -646,3 +661,133 @@ def predictions(wh: Warehouse, model_name: str, limit: int = 500) -> dict[str, p
         ),
     )
     return {"summary": summary, "rows": rows.sort_values("ts").reset_index(drop=True)}
+
+
+# -- backtests (Backtests) ---------------------------------------------------------------------
+
+#: ``backtest_runs.role`` of a backtest's main run; its comparison legs (buy_and_hold, each
+#: baseline) are runs of their own whose ``parent_id`` is the main run
+MAIN_ROLE = "strategy"
+#: the after-cost metrics the runs tables show, read from the ``metrics`` JSON in SQL
+HEADLINE_METRICS = ("total_return", "sharpe", "max_drawdown", "trades")
+_HEADLINE_SQL = ", ".join(f"try_cast(metrics->>'{m}' as double) as {m}" for m in HEADLINE_METRICS)
+_ROLE_ORDER = f"case role when '{MAIN_ROLE}' then 0 when 'buy_and_hold' then 1 else 2 end"
+
+
+def has_backtests(wh: Warehouse) -> bool:
+    return has_table(wh, "backtest_runs")
+
+
+def backtest_catalog(wh: Warehouse, limit: int = MAX_ROWS) -> pd.DataFrame:
+    """The newest ``limit`` backtests: each main run followed by its comparison legs, newest
+    backtest first, with what each run is (window, strategy, flags) and its headline metrics.
+    ``backtest_id`` is the main run's id on every row of a backtest."""
+    return query(
+        wh,
+        f"""
+        with mains as (
+            select run_id, created_at as backtest_created from backtest_runs
+            where role = '{MAIN_ROLE}' order by created_at desc, run_id limit {int(limit)}
+        )
+        select r.run_id, r.parent_id, coalesce(r.parent_id, r.run_id) as backtest_id, r.role,
+            r.label, r.strategy, r.exchange, r.timeframe, r.symbols, r.start_ts, r.end_ts,
+            r.bars, r.capital, r.in_sample, r.is_simulated, r.created_at, r.models,
+            {_HEADLINE_SQL}
+        from backtest_runs r
+        join mains m on m.run_id = coalesce(r.parent_id, r.run_id)
+        order by m.backtest_created desc, backtest_id, {_ROLE_ORDER}, r.label
+        """,
+    )
+
+
+def backtest_runs(
+    wh: Warehouse,
+    strategies: tuple[str, ...] = (),
+    symbols: tuple[str, ...] = (),
+    limit: int = MAX_ROWS,
+) -> pd.DataFrame:
+    """The stored main runs, newest first, filtered by strategy and by symbol (a run trading
+    any of ``symbols``); empty tuples mean all. ``legs``: its comparison runs; ``total``: the
+    runs that match."""
+    clauses, params = [f"role = '{MAIN_ROLE}'"], {}
+    if strategies:
+        clauses.append("list_contains($strategies, strategy)")
+        params["strategies"] = list(strategies)
+    if symbols:
+        clauses.append("list_has_any(string_split(symbols, ','), $symbols)")
+        params["symbols"] = list(symbols)
+    return query(
+        wh,
+        f"""
+        select created_at, strategy, symbols, start_ts, end_ts, bars, {_HEADLINE_SQL},
+            in_sample, is_simulated, exchange, timeframe, capital, run_id,
+            (select count(*) from backtest_runs l where l.parent_id = r.run_id) as legs,
+            count(*) over () as total
+        from backtest_runs r where {" and ".join(clauses)}
+        order by created_at desc, run_id limit {int(limit)}
+        """,
+        params or None,
+    )
+
+
+def backtest_metrics(wh: Warehouse, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Every after-cost metric of ``run_ids``, long: run_id, metric, value (null when the
+    metric is undefined for the run, e.g. a profit factor without losing trades)."""
+    return query(
+        wh,
+        """
+        with keys as (
+            select run_id, metrics, unnest(json_keys(metrics)) as metric
+            from backtest_runs where list_contains($ids, run_id)
+        )
+        select run_id, metric,
+            try_cast(json_extract_string(metrics, '$."' || metric || '"') as double) as value
+        from keys
+        """,
+        {"ids": list(run_ids)},
+    )
+
+
+def backtest_curves(wh: Warehouse, run_ids: tuple[str, ...], bucket_hours: int) -> pd.DataFrame:
+    """The equity of ``run_ids`` in ``bucket_hours``-hour buckets (UTC, from midnight): the last
+    mark of each bucket (its equity, and that as a multiple of the run's starting capital,
+    ``growth``) and the bucket's worst drawdown. ``marks``: the run's stored marks."""
+    return query(
+        wh,
+        """
+        select e.run_id,
+            max(e.ts) as ts,
+            arg_max(e.equity, e.ts) as equity,
+            arg_max(e.equity, e.ts) / any_value(r.capital) as growth,
+            max(e.drawdown) as drawdown,
+            sum(count(*)) over (partition by e.run_id) as marks
+        from backtest_equity e join backtest_runs r on r.run_id = e.run_id
+        where list_contains($ids, e.run_id)
+        group by e.run_id, time_bucket(to_hours($hours::integer), e.ts)
+        order by e.run_id, ts
+        """,
+        {"ids": list(run_ids), "hours": int(bucket_hours)},
+    )
+
+
+def backtest_fills(
+    wh: Warehouse,
+    run_id: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    limit: int = MAX_ROWS,
+) -> pd.DataFrame:
+    """The fills of one run's ``symbol`` at bars opening in [start, end), oldest first (the
+    first ``limit``; ``total`` counts them all)."""
+    return query(
+        wh,
+        f"""
+        select ts, side, amount, price, fee, amount * price as notional, reference_price,
+            spread_cost, slippage_cost, order_no, count(*) over () as total
+        from backtest_fills
+        where run_id = $run and symbol = $symbol and ts >= $start and ts < $end
+        order by ts, order_no limit {int(limit)}
+        """,
+        {"run": run_id, "symbol": symbol, "start": start, "end": end},
+    )

@@ -36,6 +36,7 @@ WARM_MODULES = (
     "app.risk",
     "app.ui",
     "app.navigation",
+    "cryptobot.backtest.display",
 )
 
 logger = get_logger("cryptobot.app")  # Streamlit's handler and level

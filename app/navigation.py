@@ -24,6 +24,7 @@ PAGES = (
     PageSpec("views/market.py", "Market", "market", ":material/candlestick_chart:"),
     PageSpec("views/ml_models.py", "Models", "models", ":material/model_training:"),
     PageSpec("views/trades.py", "Trades", "trades", ":material/receipt_long:"),
+    PageSpec("views/backtests.py", "Backtests", "backtests", ":material/history:"),
     PageSpec("views/risk.py", "Risk", "risk", ":material/shield:"),
     PageSpec("views/data_quality.py", "Data quality", "data-quality", ":material/fact_check:"),
 )

@@ -3,7 +3,7 @@ Streamlit app"). Served by ``streamlit run app/main.py``, which imports the app'
 at server start; ``streamlit run app/streamlit_app.py`` serves it too, paying those imports on
 the first page instead.
 
-Six pages, declared here with ``st.navigation``; each is one module under ``app/views/``. The
+Seven pages, declared here with ``st.navigation``; each is one module under ``app/views/``. The
 warehouse and MLflow store are the ones the settings name (``CRYPTOBOT_WAREHOUSE``,
 ``CRYPTOBOT_DATA_DIR``, ``cryptobot.toml``...), read through short read-only connections.
 """

@@ -22,7 +22,10 @@ The goal is checked on *script cold*, *first open* and *click, cold*.
 The warehouse (default ``data/warehouse.duckdb``) and the MLflow store beside it
 (``--data-dir``, default the warehouse's folder) are copied to a temporary folder first and
 migrated there, so nothing is written to them and a one-off migration is not timed
-(``--in-place`` reads them where they are).
+(``--in-place`` reads them where they are). The Backtests page is timed on ``--backtests``
+stored backtests (default 12): when the copy holds fewer, made-up two-year hourly ones (17,520
+equity marks each, a buy-and-hold leg, a fill every 12 bars at the stored opens of the longest
+series; ``tests/app_warehouse.py``'s ``stored_backtest``) are added to the copy first.
 """
 
 from __future__ import annotations
@@ -91,6 +94,50 @@ def prepare(warehouse: Path, data_dir: Path, in_place: bool, tmp: Path) -> tuple
     return copied, copy_dir
 
 
+def add_backtests(warehouse: Path, data_dir: Path, wanted: int) -> tuple[int, int]:
+    """Made-up two-year hourly backtests until ``warehouse`` holds ``wanted`` (main runs);
+    returns (held before, added)."""
+    from cryptobot.config import Settings
+    from cryptobot.warehouse.db import read_connection
+    from tests.app_warehouse import LONG_BARS, stored_backtest
+
+    with read_connection(warehouse) as con:
+        (held,) = con.execute(
+            "select count(*) from backtest_runs where role = 'strategy'"
+        ).fetchone()
+        longest = con.execute(
+            """
+            select exchange, symbol, timeframe from market_data
+            group by all order by count(*) desc, symbol limit 1
+            """
+        ).fetchall()
+        if held >= wanted or not longest:
+            return held, 0
+        exchange, symbol, timeframe = longest[0]
+        opens = con.execute(
+            "select ts, open from market_data where exchange = ? and symbol = ? "
+            "and timeframe = ? order by ts",
+            [exchange, symbol, timeframe],
+        ).df()
+    settings = Settings(warehouse=warehouse, data_dir=data_dir)
+    prices = {symbol: opens.set_index("ts")["open"]}
+    for i in range(wanted - held):
+        stored_backtest(
+            settings,
+            symbols=(symbol,),
+            end=opens["ts"].iloc[-1],
+            bars=LONG_BARS,
+            capital=10_000.0 * (1 + i % 3),
+            strategy=("long_flat", "sma_cross")[i % 2],
+            sharpe=round(0.1 * (i + 1), 2),
+            total_return=0.01 * (i - 4),
+            prices=prices,
+            exchange=exchange,
+            timeframe=timeframe,
+        )
+    return held, wanted - held
+
+
 def script_times(env: dict[str, str], page_path: str) -> dict:
     code = CHILD.format(root=str(ROOT), page=str(ROOT / "app" / page_path))
     result = subprocess.run(
@@ -150,6 +197,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per page (median)")
     parser.add_argument("--in-place", action="store_true", help="do not copy the warehouse")
     parser.add_argument("--no-browser", action="store_true", help="script timings only")
+    parser.add_argument(
+        "--backtests",
+        type=int,
+        default=12,
+        help="backtests the Backtests page is timed on: made-up ones fill the copy up to this",
+    )
     args = parser.parse_args()
     warehouse = args.warehouse.resolve()
     data_dir = (args.data_dir or warehouse.parent).resolve()
@@ -160,6 +213,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp_name:
         tmp = Path(tmp_name)
         warehouse, data_dir = prepare(warehouse, data_dir, args.in_place, tmp)
+        if not args.in_place:
+            held, added = add_backtests(warehouse, data_dir, args.backtests)
+            print(
+                f"backtests: {held} stored"
+                + (f", {added} made-up two-year hourly ones added to the copy" if added else "")
+            )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOBOT_")} | {
             "CRYPTOBOT_WAREHOUSE": str(warehouse),
             "CRYPTOBOT_DATA_DIR": str(data_dir),

@@ -805,27 +805,6 @@ def _print_replay(replay: dict) -> None:
     )
 
 
-#: the backtest table's rows: (metric key, label, format)
-_BACKTEST_ROWS = (
-    ("total_return", "total return", "pct"),
-    ("annualized_return", "annualised return", "pct"),
-    ("sharpe", "Sharpe", ".2f"),
-    ("sortino", "Sortino", ".2f"),
-    ("calmar", "Calmar", ".2f"),
-    ("max_drawdown", "max drawdown", "pct"),
-    ("max_drawdown_duration_hours", "max drawdown duration (h)", ",.0f"),
-    ("win_rate", "win rate", "pct"),
-    ("profit_factor", "profit factor", ".2f"),
-    ("exposure", "exposure (share of bars)", "pct"),
-    ("turnover_per_year", "turnover per year (x equity)", ".1f"),
-    ("trades", "trades (closed round trips)", ",.0f"),
-    ("open_trades", "open at the end", ",.0f"),
-    ("fees", "fees paid", ",.2f"),
-    ("costs", "fees + spread + slippage", ",.2f"),
-    ("directional_accuracy", "directional accuracy", "pct"),
-)
-
-
 def _metric(value, fmt: str) -> str:
     if value is None:
         return "–"
@@ -833,6 +812,7 @@ def _metric(value, fmt: str) -> str:
 
 
 def _print_backtest(summary: dict) -> None:
+    from cryptobot.backtest.display import DISPLAY
     from cryptobot.render import rows_table
 
     labels = []
@@ -866,7 +846,7 @@ def _print_backtest(summary: dict) -> None:
                     for m in [summary["metrics"], *(leg["metrics"] for leg in summary["legs"])]
                 ),
             ]
-            for key, label, fmt in _BACKTEST_ROWS
+            for key, label, fmt in DISPLAY
             if key in summary["metrics"]
         ],
         title="the strategy beside buy-and-hold and the baselines (same engine, window, costs "
@@ -1116,6 +1096,8 @@ def demo(
     )
     for summary in result["train"]:
         _print_training(summary)
+    if result.get("backtest"):
+        _print_backtest(result["backtest"])
     if result.get("trade"):
         _print_replay(result["trade"]["replay"])
     report = result.get("report") or {}
@@ -1127,6 +1109,8 @@ def demo(
         + "  status       .venv/bin/cryptobot status\n"
         '  features     .venv/bin/cryptobot sql "select * from marts.fct_features limit 5"\n'
         "  models       .venv/bin/cryptobot models\n"
+        "  backtests    .venv/bin/cryptobot backtest (again: nothing new is stored), the "
+        "Streamlit page Backtests\n"
         '  trades       .venv/bin/cryptobot sql "select * from trades order by ts desc"\n'
         f"  Streamlit    .venv/bin/streamlit run {app_dir / 'main.py'}, then open "
         "http://localhost:8501\n"

@@ -62,6 +62,7 @@ def _summary(data: ReportData, path: Path) -> dict[str, Any]:
         "stale_series": sum(1 for s in q["series"] if s["bars_behind"]),
         "failed_validations": sum(1 for v in q["validations"] if not v["success"]),
         "quarantined_rows": sum(r["rows"] for r in q["quarantine"]),
+        "backtest_run_id": data.backtest["run_id"] if data.backtest else None,
         "path": str(path),
     }
 

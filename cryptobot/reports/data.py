@@ -2,7 +2,8 @@
 model accuracy, from the MLflow registry.
 
 One short read-only connection per report: every query is fetched in full before the next, and
-the connection is closed before MLflow is asked anything. All times are naive UTC.
+the connection is closed before MLflow is asked anything (validation accuracy; the champions,
+whose newest stored backtest the report links). All times are naive UTC.
 
 How the figures are defined (the report's footnotes say the same):
 
@@ -85,6 +86,11 @@ class ReportData:
     models_note: str
     quality: dict[str, Any]
     simulated: dict[str, bool] = field(default_factory=dict)
+    #: the configured symbols, and the newest stored backtest of their champions (see
+    #: ``champion_backtest``) or None, with a note when the registry could not say
+    symbols: list[str] = field(default_factory=list)
+    backtest: dict[str, Any] | None = None
+    backtest_note: str = ""
 
     @property
     def is_simulated(self) -> bool:
@@ -535,6 +541,129 @@ def add_validation_accuracy(settings: Settings, models: list[dict[str, Any]]) ->
     return "; ".join(notes)
 
 
+# -- the champions' backtest ---------------------------------------------------------------------
+
+#: the headline metrics of a backtest in the report (keys of ``backtest_runs.metrics``)
+BACKTEST_METRICS = ("total_return", "sharpe", "max_drawdown", "trades")
+#: stored main runs looked at for the champions' newest backtest
+BACKTEST_CANDIDATES = 500
+
+
+def _backtest_candidates(con) -> list[dict[str, Any]]:
+    """The newest stored main backtest runs that traded registered models, each with the
+    metrics of its buy-and-hold leg (None when it has none)."""
+    metrics = ", ".join(
+        f"try_cast(r.metrics->>'{m}' as double), try_cast(h.metrics->>'{m}' as double)"
+        for m in BACKTEST_METRICS
+    )
+    rows = con.execute(
+        f"""
+        select r.run_id, r.strategy, r.exchange, r.timeframe, r.symbols, r.start_ts, r.end_ts,
+            r.bars, r.models, r.in_sample, r.is_simulated, r.created_at, h.run_id, h.in_sample,
+            {metrics}
+        from backtest_runs r
+        left join backtest_runs h on h.parent_id = r.run_id and h.role = 'buy_and_hold'
+        where r.role = 'strategy' and r.models is not null
+        order by r.created_at desc, r.run_id limit {BACKTEST_CANDIDATES}
+        """
+    ).fetchall()
+    found = []
+    for row in rows:
+        (run_id, strategy, exchange, timeframe, symbols, start, end, bars, models, in_sample,
+         simulated, created, hold_id, hold_in_sample, *values) = row  # fmt: skip
+        try:
+            used = json.loads(models)
+        except (TypeError, json.JSONDecodeError):
+            continue
+        if not isinstance(used, dict) or not used:
+            continue
+        found.append(
+            {
+                "run_id": run_id,
+                "strategy": strategy,
+                "exchange": exchange,
+                "timeframe": timeframe,
+                "symbols": symbols.split(","),
+                "start": start,
+                "end": end,
+                "bars": int(bars),
+                "models": {str(k): str(v) for k, v in used.items()},
+                "in_sample": bool(in_sample),
+                "simulated": bool(simulated),
+                "created_at": created,
+                "metrics": {
+                    m: _finite(v) for m, v in zip(BACKTEST_METRICS, values[::2], strict=True)
+                },
+                "hold_run_id": hold_id,
+                "hold_in_sample": bool(hold_in_sample),
+                "hold": None
+                if hold_id is None
+                else {m: _finite(v) for m, v in zip(BACKTEST_METRICS, values[1::2], strict=True)},
+            }
+        )
+    return found
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _champions(settings: Settings, names: set[str]) -> tuple[dict[str, str], str]:
+    """The version with the ``champion`` alias of each registered model in ``names`` (models
+    without one left out), and a note when the registry cannot say."""
+    missing = _sqlite_store_missing(settings.tracking_uri)
+    if missing is not None:
+        return (
+            {},
+            f"no MLflow store at {missing}: the champions are unknown (run `cryptobot train`)",
+        )
+    try:
+        from mlflow.exceptions import MlflowException
+
+        from models.tracking import CHAMPION, configure
+    except ImportError as exc:  # the ML extras are not installed here
+        return {}, f"the model registry cannot be read here ({exc}): the champions are unknown"
+    try:
+        client = configure(settings)
+        champions = {}
+        for name in sorted(names):
+            try:
+                aliases = client.get_registered_model(name).aliases or {}
+            except MlflowException:  # not registered (any more)
+                continue
+            if CHAMPION in aliases:
+                champions[name] = str(aliases[CHAMPION])
+    except Exception as exc:  # noqa: BLE001 - the registry is optional for a report
+        return {}, (
+            f"the MLflow registry at {settings.tracking_uri} could not be read "
+            f"({type(exc).__name__}): the champions are unknown"
+        )
+    return champions, ""
+
+
+def champion_backtest(
+    settings: Settings, candidates: list[dict[str, Any]]
+) -> tuple[dict[str, Any] | None, str]:
+    """The newest of ``candidates`` (``_backtest_candidates``) that trades at least one of the
+    configured symbols and trades every symbol with its model's current champion version
+    (models recorded as ``name/version``); None and why when there is none."""
+    symbols = set(settings.symbols)
+    mine = [c for c in candidates if symbols & set(c["models"])]
+    if not mine:
+        return None, ""
+    names = {used.rpartition("/")[0] for c in mine for used in c["models"].values()}
+    champions, note = _champions(settings, names)
+    for candidate in mine:
+        if all(
+            champions.get(name) == version
+            for name, _, version in (used.rpartition("/") for used in candidate["models"].values())
+        ):
+            return candidate, note
+    return None, note or (
+        "the stored backtests of these symbols traded other versions than the current champions"
+    )
+
+
 # -- data quality ----------------------------------------------------------------------------
 
 
@@ -703,10 +832,13 @@ def gather(settings: Settings, window: Window, *, clock: str = "") -> ReportData
         decisions = _decisions(con, window, mode)
         models = _predictions(con, window)
         quality, market_simulated = _quality(con, window)
+        candidates = _backtest_candidates(con)
     risk, counts = _risk(settings.risk, series, decisions)
     models_note = add_validation_accuracy(settings, models)
+    backtest, backtest_note = champion_backtest(settings, candidates)
     simulated["predictions"] = any(m["simulated"] for m in models)
     simulated["market"] = market_simulated
+    simulated["backtest"] = bool(backtest and backtest["simulated"])
     return ReportData(
         window=window,
         mode=mode,
@@ -725,4 +857,7 @@ def gather(settings: Settings, window: Window, *, clock: str = "") -> ReportData
         models_note=models_note,
         quality=quality,
         simulated=simulated,
+        symbols=list(settings.symbols),
+        backtest=backtest,
+        backtest_note=backtest_note,
     )

@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no external URL.
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no external
+resource; its one link opens the champions' backtest in the Streamlit app (``APP_URL``).
 
 Every value is escaped; numbers are right-aligned in tabular figures. No wall-clock time is
 printed, so the same data always gives the same file.
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
@@ -19,6 +21,10 @@ from cryptobot.reports import charts
 from cryptobot.reports.data import MAX_TRADE_ROWS, ReportData
 
 DASH = "–"
+#: where the Streamlit app answers (app/README.md: ``streamlit run app/main.py`` serves port 8501)
+APP_URL = "http://localhost:8501"
+#: the app's Backtests page (its url path in app/navigation.py); ``?run=<run_id>`` opens a run
+BACKTESTS_PAGE = "backtests"
 #: a trades table longer than this is folded (``<details>``), opened by a click
 OPEN_TRADE_ROWS = 40
 
@@ -162,6 +168,11 @@ def chart(svg: str) -> str:
     return f'<div class="chart">{svg}</div>'
 
 
+def backtest_url(run_id: str) -> str:
+    """The app's Backtests page opened on the run ``run_id``."""
+    return f"{APP_URL}/{BACKTESTS_PAGE}?{urlencode({'run': run_id})}"
+
+
 # -- sections -----------------------------------------------------------------------------------
 
 
@@ -173,6 +184,7 @@ def _banner(data: ReportData) -> str:
         "trades": "its trades",
         "predictions": "the model predictions",
         "market": "the market data",
+        "backtest": "the champions' backtest",
     }
     which = [text for key, text in parts.items() if data.simulated.get(key)]
     what = (
@@ -535,6 +547,73 @@ def _models_section(data: ReportData) -> str:
     return out
 
 
+def _backtest_section(data: ReportData) -> str:
+    out = "<h2>Backtest</h2>"
+    run = data.backtest
+    if run is None:
+        return (
+            out
+            + empty(
+                "No stored backtest of the current champion models for "
+                + ", ".join(data.symbols)
+                + ": run `cryptobot backtest` to replay the champions' strategy over the stored "
+                "history beside buy-and-hold (it is stored, and this section shows it)."
+            )
+            + note(data.backtest_note)
+        )
+    flags = []
+    if run["in_sample"]:
+        flags.append(
+            '<span class="bad">IN-SAMPLE</span> (some predictions are of bars the model '
+            "trained on: the result flatters it)"
+        )
+    if run["simulated"]:
+        flags.append('<span class="warn">SIMULATED</span> (replayed on simulated market data)')
+    models = ", ".join(f"{symbol} {used}" for symbol, used in run["models"].items())
+    out += (
+        f"<p>{escape(run['strategy'])} on {escape(', '.join(run['symbols']))} "
+        f"({escape(run['exchange'])} {escape(run['timeframe'])}), decisions "
+        f"{escape(when(run['start']))} to {escape(when(run['end']))} UTC ({run['bars']:,} bars), "
+        f"with {escape(models)}; stored {escape(when(run['created_at']))}."
+        + (" " + "; ".join(flags) + "." if flags else "")
+        + "</p>"
+    )
+    hold = run["hold"]
+    label = run["strategy"] + (" (IN-SAMPLE)" if run["in_sample"] else "")
+    headers = ["after costs", label] + (["buy and hold"] if hold is not None else [])
+    rows = []
+    for key, name, show in (
+        ("total_return", "total return", lambda v: pct(v, signed=True)),
+        ("sharpe", "Sharpe", lambda v: DASH if v is None else f"{v:.2f}"),
+        ("max_drawdown", "max drawdown", pct),
+        ("trades", "trades (round trips)", lambda v: DASH if v is None else f"{v:,.0f}"),
+    ):
+        value = run["metrics"][key]
+        cls = _sign_class(value) if key == "total_return" else ""
+        row = [name, num(show(value), cls)]
+        if hold is not None:
+            other = hold[key]
+            row.append(num(show(other), _sign_class(other) if key == "total_return" else ""))
+        rows.append(row)
+    out += table(headers, rows, numeric=tuple(range(1, len(headers))))
+    url = backtest_url(run["run_id"])
+    out += (
+        f'<p><a href="{escape(url)}">Open backtest {escape(run["run_id"][:8])} in the app</a> '
+        f'<span class="note">({escape(url)}: its equity, drawdown, every metric beside the '
+        "baselines, and its trades on the candles; the app runs with "
+        "<code>streamlit run app/main.py</code>)</span></p>"
+    )
+    return (
+        out
+        + note(
+            "The newest stored backtest that trades the current champion version (MLflow alias "
+            "champion) of each of its symbols. Buy and hold: the same symbols, window, costs and "
+            "limits." + ("" if hold is not None else " This run has no buy-and-hold leg stored.")
+        )
+        + note(data.backtest_note)
+    )
+
+
 def _quality_section(data: ReportData) -> str:
     q = data.quality
     out = "<h2>Data quality</h2><h3>Freshness and gaps (market data)</h3>"
@@ -668,6 +747,7 @@ def render(data: ReportData) -> str:
         _trades_section(data),
         _risk_section(data),
         _models_section(data),
+        _backtest_section(data),
         _quality_section(data),
     ]
     simulated = " [SIMULATED]" if data.is_simulated else ""

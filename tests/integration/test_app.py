@@ -14,17 +14,30 @@ import math
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import ui
+from app.data import COMPARED_POINTS, MAX_POINTS
 from app.navigation import PAGES as NAVIGATION
+from cryptobot.reports.html import BACKTESTS_PAGE
 from cryptobot.warehouse.db import read_connection, write_connection
 from models.metrics import ROADMAP_TARGETS
-from tests.app_warehouse import BTC, GAP, MODEL, PREDICTED_BARS, AppWarehouse, app_warehouse
+from tests.app_warehouse import (
+    BTC,
+    GAP,
+    LONG_BARS,
+    LONG_CAPITAL,
+    MODEL,
+    PREDICTED_BARS,
+    AppWarehouse,
+    app_warehouse,
+)
 from tests.trading_factory import seed_trading
 
 pytestmark = pytest.mark.integration
@@ -47,9 +60,11 @@ def seeded_env(built: AppWarehouse, monkeypatch: pytest.MonkeyPatch) -> AppWareh
     return built
 
 
-def open_page(title: str) -> AppTest:
-    """The app, switched to the page ``title``, run once; it must not raise."""
+def open_page(title: str, **query: str) -> AppTest:
+    """The app, switched to the page ``title`` (with the URL's ``query`` parameters), run once;
+    it must not raise."""
     at = AppTest.from_file(str(SCRIPT), default_timeout=60)
+    at.query_params.update(query)
     at.run()
     if title != "Overview":
         at.switch_page(PAGES[title]).run()
@@ -66,6 +81,14 @@ def rerun(at: AppTest) -> AppTest:
 def charts(at: AppTest) -> list[dict]:
     """The Vega-Lite specs of the page's charts."""
     return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest) -> list[dict[str, pd.DataFrame]]:
+    """The frames each chart draws (its named datasets, as Streamlit sends them)."""
+    return [
+        {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
+        for chart in at.get("vega_lite_chart")
+    ]
 
 
 def has_banner(at: AppTest) -> bool:
@@ -257,6 +280,202 @@ def test_trades_shows_orders_fills_and_the_audit_trail_and_filters_them(seeded_e
     assert len(table(at, "price", "reference_price")) == len(on_day) > 0
 
 
+# -- Backtests ----------------------------------------------------------------------------------
+
+
+def _runs(built: AppWarehouse) -> pd.DataFrame:
+    with read_connection(built.settings.warehouse) as con:
+        return (
+            con.execute("select * from backtest_runs order by created_at")
+            .df()
+            .set_index("run_id", drop=False)
+        )
+
+
+def _name(runs: pd.DataFrame, run_id: str) -> str:
+    """How the page names a run (``app/views/backtests.py``'s ``run_name``)."""
+    run = runs.loc[run_id]
+    name = (
+        f"{run['label']} {run_id[:8]}"
+        if run["role"] == "strategy"
+        else f"{run['label']} of {run['parent_id'][:8]}"
+    )
+    return f"{name} IN-SAMPLE" if run["in_sample"] else name
+
+
+def test_backtests_lists_the_runs_and_compares_the_newest_with_its_legs(seeded_env):
+    backtests = seeded_env.backtests
+    runs = _runs(seeded_env)
+    at = open_page("Backtests")
+    listed = table(at, "strategy", "symbols", "flags", "run_id")
+    newest_first = [ids[0] for ids in reversed(backtests.values())]
+    assert list(listed["run_id"]) == newest_first
+    by_id = listed.set_index("run_id")
+    in_sample = backtests["in_sample"][0]
+    assert by_id.loc[in_sample, "flags"] == "IN-SAMPLE · SIMULATED"
+    assert (by_id.drop(index=in_sample)["flags"] == "SIMULATED").all()
+    champion = backtests["champion"]
+    main = runs.loc[champion[0]]
+    metrics = json.loads(main["metrics"])
+    assert by_id.loc[champion[0], "total_return"] == pytest.approx(metrics["total_return"] * 100)
+    assert by_id.loc[champion[0], "trades"] == metrics["trades"]
+    assert by_id.loc[champion[0], "bars"] == main["bars"]
+
+    # compared by default: the newest run and its legs (buy_and_hold and the baselines)
+    assert at.multiselect(key="backtests_compare").value == [
+        champion[0],
+        champion[1],
+        *sorted(champion[2:], key=lambda r: runs.loc[r, "label"]),
+    ]
+    compared = table(at, "metric", _name(runs, champion[0]))
+    assert list(compared.columns) == ["metric", *(_name(runs, r) for r in at.multiselect(
+        key="backtests_compare").value)]  # fmt: skip
+    assert {"buy_and_hold of " + champion[0][:8], "persistence of " + champion[0][:8]} <= set(
+        compared.columns
+    )
+    rows = compared.set_index("metric")
+    for run_id in champion:
+        after_costs = json.loads(runs.loc[run_id, "metrics"])
+        column = _name(runs, run_id)
+        assert rows.loc["total return", column] == ui.pct(after_costs["total_return"])
+        sharpe = after_costs["sharpe"]  # null: no returns to measure (zero_return)
+        assert rows.loc["Sharpe", column] == ("–" if sharpe is None else f"{sharpe:.2f}")
+        assert rows.loc["role", column] == runs.loc[run_id, "role"]
+    assert rows.loc["directional accuracy", _name(runs, champion[0])] == ui.pct(
+        metrics["directional_accuracy"]
+    )
+
+    equity, candles = chart_data(at)  # equity over drawdown (one dataset), the candles
+    assert equity["data"].groupby("run", sort=False).size().index.tolist() == [
+        _name(runs, r) for r in at.multiselect(key="backtests_compare").value
+    ]  # one line per run
+    rows = charts(at)[0]["vconcat"]
+    assert [row["encoding"]["y"]["field"] for row in rows] == ["ret", "dd"]
+    # 5 runs share the chart's points: each drawn from buckets of a few hours
+    mine = equity["data"][equity["data"]["run"] == _name(runs, champion[0])]
+    assert len(mine) <= COMPARED_POINTS / 5
+    (hours,) = set(mine["ts"].diff().iloc[1:-1] / pd.Timedelta(hours=1))
+    assert hours > 1 and f"the last mark of each {hours:.0f}-hour bucket" in texts(at.caption)
+    # the newest run's fills of its last 14 days over the candles
+    end = main["end_ts"]
+    start = pd.Timestamp((end - timedelta(days=14)).date())
+    with read_connection(seeded_env.settings.warehouse) as con:
+        fills = con.execute(
+            "select ts, side, price from backtest_fills where run_id = ? and ts >= ? "
+            "order by ts, order_no",
+            [champion[0], start.to_pydatetime()],
+        ).df()
+    assert len(fills) > 0
+    drawn = candles["fills"]
+    assert list(drawn["ts"]) == list(fills["ts"]) and list(drawn["side"]) == list(fills["side"])
+    assert drawn["price"].tolist() == pytest.approx(fills["price"].tolist())
+    assert candles["data"]["ts"].min() == start and candles["data"]["ts"].max() <= end
+    assert f"{len(fills):,} fills of {BTC}" in texts(at.caption)
+
+    # every run of the window: all the run's fills
+    first_day = main["start_ts"].date()
+    at.date_input(key=f"backtests_trades_dates_{champion[0][:8]}").set_value(
+        (first_day, end.date())
+    )
+    rerun(at)
+    drawn = chart_data(at)[1]["fills"]
+    with read_connection(seeded_env.settings.warehouse) as con:
+        (total,) = con.execute(
+            "select count(*) from backtest_fills where run_id = ?", [champion[0]]
+        ).fetchone()
+    assert len(drawn) == total
+
+
+def test_backtests_filter_by_strategy_and_symbol(seeded_env):
+    backtests = seeded_env.backtests
+    at = open_page("Backtests")
+    at.multiselect(key="backtests_strategies").set_value(["sma_cross"])
+    rerun(at)
+    listed = table(at, "strategy", "symbols", "flags", "run_id")
+    assert list(listed["run_id"]) == [backtests["long"][0], backtests["sma_cross"][0]]
+    at.multiselect(key="backtests_symbols").set_value(["ETH/USDT"])
+    rerun(at)
+    assert list(table(at, "strategy", "flags", "run_id")["run_id"]) == [backtests["long"][0]]
+    at.multiselect(key="backtests_strategies").set_value(["long_flat"])
+    rerun(at)
+    assert "No stored backtest matches these filters." in texts(at.info)
+
+
+def test_backtests_open_on_the_run_in_the_url_and_label_in_sample_runs(seeded_env):
+    runs = _runs(seeded_env)
+    in_sample = seeded_env.backtests["in_sample"]
+    at = open_page("Backtests", run=in_sample[0])
+    chosen = at.multiselect(key="backtests_compare").value
+    assert chosen[0] == in_sample[0] and set(chosen) == set(in_sample)
+    assert at.selectbox(key="backtests_trades_run").value == in_sample[0]
+    name = _name(runs, in_sample[0])
+    assert name.endswith(" IN-SAMPLE")
+    # labelled in the metrics table, the legend and the warnings
+    compared = table(at, "metric", name)
+    assert compared.set_index("metric").loc["flags", name] == "IN-SAMPLE · SIMULATED"
+    hold = _name(runs, in_sample[1])
+    assert "IN-SAMPLE" not in hold  # buy-and-hold predicts nothing
+    equity = charts(at)[0]
+    legend = equity["vconcat"][0]["encoding"]["color"]["scale"]["domain"]
+    assert name in legend and hold in legend
+    assert sum(n.endswith("IN-SAMPLE") for n in legend) == 4  # the run and its baselines
+    assert "IN-SAMPLE" in texts(at.warning) and in_sample[0][:8] in texts(at.warning)
+
+    # a leg in the URL: that run alone; an unknown run: said, then the newest
+    at = open_page("Backtests", run=in_sample[1])
+    assert at.multiselect(key="backtests_compare").value == [in_sample[1]]
+    at = open_page("Backtests", run="no-such-run")
+    assert "No stored backtest run `no-such-run`" in texts(at.warning)
+    assert at.multiselect(key="backtests_compare").value[0] == seeded_env.backtests["champion"][0]
+
+
+def test_backtests_equity_is_bucketed_in_sql_and_normalised_to_the_capital(seeded_env):
+    """A two-year hourly run (17,520 marks) is drawn from 24-hour buckets beside two others
+    (its share of the chart's points: 800), as the return on its own 5,000 capital beside runs
+    of 10,000; alone, from 12-hour buckets (at most MAX_POINTS points)."""
+    long_run, hold = seeded_env.backtests["long"]
+    champion = seeded_env.backtests["champion"][0]
+    at = open_page("Backtests", run=long_run)
+    at.multiselect(key="backtests_compare").set_value([long_run, hold, champion])
+    rerun(at)
+    frame = chart_data(at)[0]["data"]
+    runs = _runs(seeded_env)
+    mine = frame[frame["run"] == _name(runs, long_run)]
+    assert 0.9 * LONG_BARS / 24 <= len(mine) <= COMPARED_POINTS / 3
+    steps = mine["ts"].diff().dropna()
+    # the last mark of each 24-hour bucket; the newest bucket is still partial
+    assert (steps.iloc[:-1] == pd.Timedelta(hours=24)).all()
+    assert steps.iloc[-1] <= pd.Timedelta(hours=24)
+    assert set(mine["ts"].iloc[:-1].dt.hour) == {23}
+    with read_connection(seeded_env.settings.warehouse) as con:
+        last = con.execute(
+            "select arg_max(equity, ts), max(drawdown) from backtest_equity where run_id = ?",
+            [long_run],
+        ).fetchone()
+    assert mine["equity"].iloc[-1] == pytest.approx(last[0])
+    assert mine["growth"].iloc[-1] == pytest.approx(last[0] / LONG_CAPITAL)
+    assert mine["growth"].iloc[-1] - 1 == pytest.approx(0.05)  # the made-up total return
+    assert mine["drawdown"].max() == pytest.approx(last[1])  # the worst of the buckets
+    theirs = frame[frame["run"] == _name(runs, champion)]
+    assert theirs["growth"].iloc[-1] == pytest.approx(theirs["equity"].iloc[-1] / 10_000)
+    caption = texts(at.caption)
+    assert f"up to {LONG_BARS:,} equity marks each" in caption
+    assert "last mark of each 24-hour bucket" in caption
+
+    at.multiselect(key="backtests_compare").set_value([long_run])
+    rerun(at)
+    alone = chart_data(at)[0]["data"]
+    assert 0.9 * LONG_BARS / 12 <= len(alone) <= MAX_POINTS
+    assert "last mark of each 12-hour bucket" in texts(at.caption)
+    # the made-up ETH fills on the seeded ETH candles (their last 14 days)
+    assert at.selectbox(key=f"backtests_trades_symbol_{long_run[:8]}").value == "ETH/USDT"
+    assert len(chart_data(at)[1]["fills"]) == 6
+
+
+def test_the_reports_backtest_link_opens_the_backtests_page():
+    assert any(page.url_path == BACKTESTS_PAGE for page in NAVIGATION)
+
+
 # -- Risk ---------------------------------------------------------------------------------------
 
 
@@ -315,6 +534,7 @@ EMPTY_STATES = {
     "Market": "No market data yet",
     "Models": "cryptobot train",
     "Trades": "No trades yet",
+    "Backtests": "No backtests yet",
     "Risk": "No trades yet",
     "Data quality": "No market data yet",
 }

@@ -86,6 +86,37 @@ def _folds() -> pd.DataFrame:
     )  # fmt: skip
 
 
+def _runs() -> pd.DataFrame:
+    """Three runs' bucketed equity, as ``data.backtest_curves`` gives it with the page's names."""
+    frames = []
+    for run, role, capital in (
+        ("long_flat 0e6dcf9c", "strategy", 10_000.0),
+        ("buy_and_hold of 0e6dcf9c", "buy_and_hold", 10_000.0),
+        ("persistence of 0e6dcf9c IN-SAMPLE", "baseline", 5_000.0),
+    ):
+        curve = _curve()
+        frames.append(
+            curve.assign(run=run, role=role, equity=curve["equity"] / 10_000 * capital,
+                         growth=curve["equity"] / 10_000)[
+                ["ts", "run", "role", "equity", "growth", "drawdown"]
+            ]
+        )  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fills() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ts": TS[[1, 4]],
+            "side": ["buy", "sell"],
+            "amount": [0.5, 0.5],
+            "price": [100.6, 102.4],
+            "fee": [0.05, 0.05],
+            "notional": [50.3, 51.2],
+        }
+    )
+
+
 CORR = pd.DataFrame(
     [[1.0, 0.8, 0.1], [0.8, 1.0, -0.2], [0.1, -0.2, 1.0]],
     index=["BTC/USDT", "ETH/USDT", "SOL/USDT"],
@@ -107,6 +138,12 @@ CHARTS = {
     "folds": lambda: charts.folds(_folds(), metric="sharpe"),
     "predicted vs actual": lambda: charts.predicted_vs_actual(
         pd.DataFrame({"ts": TS, "predicted": 0.001, "actual": [0.002, -0.001] * 3})
+    ),
+    "backtest comparison": lambda: charts.backtest_comparison(_runs()),
+    "backtest comparison of one run": lambda: charts.backtest_comparison(_runs().head(6)),
+    "trades on candles": lambda: charts.trades_on_candles(_candles(), _fills()),
+    "trades on candles without fills": lambda: charts.trades_on_candles(
+        _candles(), _fills().iloc[:0]
     ),
     "rolling accuracy": lambda: charts.rolling_accuracy(
         pd.DataFrame({"ts": TS, "rolling": [0.5, 0.6, 0.55, 0.5, 0.52, 0.58]}), estimate=0.53
@@ -131,8 +168,8 @@ def inlined(spec: dict) -> dict:
 
 
 def columns_of(view: dict, spec: dict) -> set[str]:
-    """The fields a view (the spec or one layer) can encode: its data's columns plus any a
-    transform makes."""
+    """The fields a view (the spec, one layer or one row of a vconcat) can encode: its data's
+    columns plus any a transform makes."""
     data = view.get("data", spec.get("data", {}))
     if "values" in data:
         names = {key for row in data["values"] for key in row}
@@ -159,7 +196,7 @@ def test_chart_is_valid_vega_lite_and_draws_columns_its_data_has(name):
     assert not errors, f"{name}: " + "; ".join(
         f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in errors[:5]
     )
-    for view in spec.get("layer", [spec]):
+    for view in spec.get("layer") or spec.get("vconcat") or [spec]:
         missing = encoded_fields(view) - columns_of(view, spec)
         assert not missing, f"{name}: encodes {missing}, not in its data"
 
@@ -188,3 +225,29 @@ def test_conditions_and_heatmap_order_survive_as_vega_lite():
         ("BTC/USDT", "ETH/USDT"),
         ("ETH/USDT", "BTC/USDT"),
     ]
+
+
+def test_backtest_charts_tell_runs_roles_and_sides_apart():
+    spec = charts.backtest_comparison(_runs())
+    equity, drawdown = (row["encoding"] for row in spec["vconcat"])
+    runs = list(dict.fromkeys(_runs()["run"]))
+    assert equity["color"]["scale"]["domain"] == runs  # one colour per run, in the page's order
+    assert equity["strokeDash"]["scale"]["range"] == [[1, 0], [6, 3], [2, 2]]
+    # normalised to each run's own capital: the 5,000 run draws the same returns
+    data = spec["datasets"][charts.DATA]
+    returns = data.groupby("run", sort=False)["ret"].apply(list).tolist()
+    assert returns[0] == returns[2] and returns[0][0] == pytest.approx(0.0)
+    assert (data["dd"] == -data["drawdown"]).all()
+    assert drawdown["color"]["legend"] is None  # drawn under the equity row's legends
+    # single views only: Streamlit fits a vconcat of those to the container's width
+    assert not any({"layer", "vconcat", "hconcat"} & set(row) for row in spec["vconcat"])
+
+    spec = charts.trades_on_candles(_candles(), _fills())
+    markers = spec["layer"][-1]
+    assert markers["data"] == {"name": charts.FILLS}
+    assert markers["encoding"]["shape"]["scale"] == {
+        "domain": ["buy", "sell"],
+        "range": ["triangle-up", "triangle-down"],
+    }
+    assert [t["field"] for t in markers["encoding"]["tooltip"]][2:5] == ["amount", "price", "fee"]
+    assert set(spec["datasets"]) == {charts.DATA, charts.FILLS}

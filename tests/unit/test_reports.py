@@ -11,8 +11,10 @@ import pytest
 from cryptobot.config import Settings
 from cryptobot.errors import ReportError
 from cryptobot.reports import build_report, headline_text, report_window
+from cryptobot.reports.html import APP_URL, backtest_url
 from cryptobot.reports.window import parse_day
 from cryptobot.warehouse.db import read_connection, write_connection
+from tests.app_warehouse import stored_backtest
 from tests.trading_factory import seed_trading
 
 SECTIONS = (
@@ -23,6 +25,7 @@ SECTIONS = (
     "Trades in the window",
     "Risk-limit use",
     "Model accuracy: live vs validation",
+    "Backtest",
     "Data quality",
 )
 
@@ -346,6 +349,8 @@ def test_empty_warehouse_gives_explicit_empty_states(settings):
         "No market data stored up to the end of this window.",
         "No validation runs recorded",
         "No rows quarantined for this window.",
+        "No stored backtest of the current champion models for BTC/USDT, ETH/USDT",
+        "run `cryptobot backtest`",
     ):
         assert text in html, text
     assert "SIMULATED" not in html
@@ -373,8 +378,108 @@ def test_same_data_gives_the_same_file(settings, seeded):
 
 
 def test_report_is_one_self_contained_file(settings, seeded):
+    champion = _register_champion(settings)
+    main, _ = stored_backtest(settings, symbols=("BTC/USDT",), end="2025-12-03", bars=96,
+                              models={"BTC/USDT": champion})  # fmt: skip
     html = build_report(settings, "weekly", "2025-12-03").html
     assert html.count("<svg") >= 3  # equity, P&L by symbol, risk use, accuracy
-    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    # nothing is loaded from elsewhere; the one link opens the backtest in the app
+    assert not re.search(r"""src\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    links = re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", html, re.I)
+    assert [link for link in links if not link.startswith("#")] == [backtest_url(main.run_id)]
+    urls = re.findall(r"https?://[^\s\"'<:]+(?::\d+)?", html)
+    svg_namespaces = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert [u for u in urls if u not in svg_namespaces] == [APP_URL] * 2  # the link, its text
     assert not re.search(r"<link|<script|@import|url\((?!#)", html, re.I)  # url(#id): in-page
     assert "<img" not in html
+
+
+# -- the champions' backtest -----------------------------------------------------------------
+
+
+MODEL = "simulator.BTC-USDT.1h.h1"
+
+
+def _register_champion(settings: Settings, versions: int = 2, champion: int = 2) -> str:
+    """``versions`` versions of the BTC/USDT model in the MLflow store, ``champion`` the
+    champion; returns the champion's ``name/version`` as a backtest records it."""
+    from models.tracking import CHAMPION, configure
+
+    client = configure(settings)
+    client.create_registered_model(MODEL)
+    for _ in range(versions):
+        client.create_model_version(MODEL, source=str(settings.data_dir))
+    client.set_registered_model_alias(MODEL, CHAMPION, str(champion))
+    return f"{MODEL}/{champion}"
+
+
+def _backtest_cells(html: str) -> dict[str, list[str]]:
+    section = html[html.index("<h2>Backtest</h2>") : html.index("<h2>Data quality</h2>")]
+    return {
+        name: _cells(section, name)
+        for name in ("total return", "Sharpe", "max drawdown", "trades (round trips)")
+    }
+
+
+def test_backtest_section_shows_the_champions_newest_run_beside_buy_and_hold(settings, seeded):
+    champion = _register_champion(settings)
+    older, _ = stored_backtest(settings, symbols=("BTC/USDT",), end="2025-12-02", bars=96,
+                               models={"BTC/USDT": champion}, total_return=0.02)  # fmt: skip
+    main, (hold,) = stored_backtest(
+        settings,
+        symbols=("BTC/USDT", "ETH/USDT"),
+        end="2025-12-03",
+        bars=96,
+        models={"BTC/USDT": champion, "ETH/USDT": "simulator.ETH-USDT.1h.h1/1"},
+        total_return=0.04,
+    )  # ETH's model is not registered: no champion, so this run is not the champions'
+    stored_backtest(
+        settings,
+        symbols=("BTC/USDT",),
+        end="2025-12-03",
+        bars=96,
+        models={"BTC/USDT": f"{MODEL}/1"},
+        total_return=0.06,
+    )  # an old version
+    stored_backtest(
+        settings, symbols=("BTC/USDT",), end="2025-12-03", bars=48, strategy="sma_cross"
+    )  # no model
+    report = build_report(settings, "daily", "2025-12-02")
+    run = report.data.backtest
+    assert run is not None and run["run_id"] == older.run_id
+    assert report.summary["backtest_run_id"] == older.run_id
+    html = report.html
+    cells = _backtest_cells(html)
+    assert cells["total return"] == ["+2.00%", "+1.00%"]  # the run, then its buy-and-hold
+    assert cells["Sharpe"] == ["1.25", "0.62"]
+    assert cells["max drawdown"] == [f"{older.metrics['max_drawdown']:.2%}", "0.00%"]
+    assert cells["trades (round trips)"] == ["2", "0"]  # sells in the last 48 bars, every 12
+    start, end = older.equity["ts"].iloc[[0, -1]]
+    assert f"decisions {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC (96 bars)" in html
+    assert f'href="{APP_URL}/backtests?run={older.run_id}"' in html
+    assert "IN-SAMPLE" not in html and '<span class="warn">SIMULATED</span>' in html
+    assert "the champions&#x27; backtest" in html  # named in the SIMULATED banner
+
+    # a newer in-sample run of the champion takes its place, labelled
+    newer, _ = stored_backtest(settings, symbols=("BTC/USDT",), end="2025-12-03", bars=72,
+                               models={"BTC/USDT": champion}, in_sample=True)  # fmt: skip
+    html = build_report(settings, "daily", "2025-12-02").html
+    assert f"run={newer.run_id}" in html and f"run={older.run_id}" not in html
+    assert '<span class="bad">IN-SAMPLE</span>' in html
+    assert '<th class="num">long_flat (IN-SAMPLE)</th>' in html
+    assert main.run_id not in html and hold.run_id not in html
+
+
+def test_backtest_section_without_the_champions_run_says_how_to_make_one(settings, seeded):
+    stored_backtest(settings, symbols=("BTC/USDT",), end="2025-12-03", bars=48,
+                    models={"BTC/USDT": f"{MODEL}/1"})  # fmt: skip
+    html = build_report(settings, "daily", "2025-12-02").html
+    assert "No stored backtest of the current champion models" in html
+    assert "run `cryptobot backtest`" in html
+    assert "no MLflow store" in html and "champions are unknown" in html
+    assert "<a " not in html and APP_URL not in html
+
+    _register_champion(settings, versions=2, champion=2)  # v1 was backtested, v2 is champion
+    html = build_report(settings, "daily", "2025-12-02").html
+    assert "No stored backtest of the current champion models" in html
+    assert "traded other versions than the current champions" in html
