@@ -5,8 +5,9 @@ from __future__ import annotations
 from prefect import flow
 
 from cryptobot.config import load_settings
-from cryptobot.errors import QualityGateError
+from cryptobot.errors import BacktestError, QualityGateError
 from flows._common import progress
+from flows.backtest import backtest as backtest_flow
 from flows.features import features
 from flows.ingest import ingest
 from flows.report import daily_report
@@ -30,8 +31,9 @@ def demo(
     """Simulate `days` (default: config) of market data, labelled SIMULATED, with a planted
     sentiment signal `signal`; validate it, build the features, log the warehouse status, and
     (unless `train` is false) train the model families walk-forward, run the promotion gate,
-    replay the hourly trading flow over the last `replay_days` days bar by bar (paper) and
-    write the daily report of the last day."""
+    backtest the champions over every bar with an out-of-sample prediction (beside buy-and-hold
+    and the baselines, 1,000 Monte Carlo paths), replay the hourly trading flow over the last
+    `replay_days` days bar by bar (paper) and write the daily report of the last day."""
     settings = load_settings()
     days = days if days is not None else settings.simulator.days
     seed = seed if seed is not None else settings.simulator.seed
@@ -55,6 +57,12 @@ def demo(
     built = features()
     status()
     trained = train_flow() if train else []
+    backtested = None
+    if train:
+        try:
+            backtested = backtest_flow(monte_carlo=1000)
+        except BacktestError as exc:  # e.g. the gate refused every challenger: nothing to test
+            log(f"no backtest: {exc}")
     traded = trade_flow(replay_days=replay_days) if train and replay_days else None
     report = daily_report(period="daily") if traded else None
     return {
@@ -62,6 +70,7 @@ def demo(
         "validate": validated,
         "features": built,
         "train": trained,
+        "backtest": backtested,
         "trade": traded,
         "report": report,
     }

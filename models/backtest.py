@@ -94,7 +94,11 @@ class BacktestRun:
 
 
 def resolve_models(
-    settings: Settings, targets: list[Target], spec: str | None
+    settings: Settings,
+    targets: list[Target],
+    spec: str | None,
+    *,
+    log: Callable[[str], None] = _quiet,
 ) -> dict[str, ModelChoice]:
     """The version to trade per symbol. ``spec``: None (each target's champion), ``@ALIAS``
     (that alias of each target), or comma-separated ``NAME``, ``NAME@ALIAS``, ``NAME/VERSION``
@@ -132,6 +136,9 @@ def resolve_models(
                 else client.get_model_version_by_alias(target.name, alias)
             )
         except MlflowException:
+            if spec is None and alias == CHAMPION:  # the default: trade the symbols that have one
+                log(f"{target.symbol}: no champion ({target.name}); left out of the backtest")
+                continue
             what = f"no version {version}" if version else f"no version with the alias {alias!r}"
             raise BacktestError(
                 f"{target.name} has {what}: see `cryptobot models {target.name}`"
@@ -144,6 +151,13 @@ def resolve_models(
             run_id=found.run_id or found.tags.get("run_id"),
             fingerprint=found.tags.get("data.fingerprint"),
             alias=alias if not version else None,
+        )
+    if not choices:
+        raise BacktestError(
+            "no symbol has a champion to backtest ("
+            + ", ".join(t.name for t in targets)
+            + "): run `cryptobot train`, promote a version (`cryptobot promote`), or pass "
+            "--model NAME/VERSION"
         )
     return choices
 
@@ -317,7 +331,7 @@ def run_model_backtest(
     targets = configured_targets(settings, symbols, timeframe, None, exchange)
     choices: dict[str, ModelChoice] = {}
     if chosen.uses_model:
-        choices = resolve_models(settings, targets, model)
+        choices = resolve_models(settings, targets, model, log=log)
         targets = [c.target for c in choices.values()]
     elif model is not None:
         raise BacktestError(f"strategy {chosen.name!r} trades on prices alone: drop --model")

@@ -4,7 +4,8 @@ One year of simulated 1h bars, one symbol. With ``signal=0`` the market is a dri
 and sentiment is unrelated to it: no family may show an edge on the holdout and no model may
 become champion; if one did, features or labels would be seeing the future. With
 ``signal=0.2`` (sentiment at bar t correlates 0.2 with the return of bar t+1), XGBoost must find
-the edge and be promoted. The null case goes through the CLI exactly as a user would type it.
+the edge, and only the after-cost checks may refuse it; with ``signal=0.4`` the edge pays its
+costs and XGBoost must be promoted. The null case goes through the CLI as a user would type it.
 ``benchmarks/leak_control_sweep.py`` runs the same pair over many seeds.
 """
 
@@ -72,17 +73,43 @@ def test_no_edge_and_no_champion_on_a_martingale_by_hand(settings, seed):
     assert "refused" in out and "promoted to champion" not in out
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_xgboost_finds_a_planted_signal_and_is_promoted(settings, seed):
+AFTER_COSTS = {
+    "beats buy-and-hold after costs",
+    "beats every baseline after costs",
+    "positive after-cost Sharpe",
+    "deflated Sharpe",
+}
+
+
+def _planted(settings, seed: int, signal: float):
     ingest_simulator(
-        settings, symbols=["BTC/USDT"], timeframe="1h", days=365, seed=seed, signal=0.2
+        settings, symbols=["BTC/USDT"], timeframe="1h", days=365, seed=seed, signal=signal
     )
     build_features(settings, log=lambda _: None)
     result = train_target(settings, TARGET, families=["xgboost"], log=lambda _: None)
+    return result, next(e for e in result.evaluations if e.family == "xgboost")
 
-    xgb = next(e for e in result.evaluations if e.family == "xgboost")
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_xgboost_finds_a_weak_planted_signal_and_only_costs_decide(settings, seed):
+    """signal 0.2 (sentiment correlates 0.2 with the next hour's return): XGBoost must find the
+    edge; whether it pays is for the after-cost checks alone. (Over 20 seeds it was significant
+    in 18 and promoted in 7: a 0.2 correlation with the next hour is worth about its round trip's
+    0.24% of costs, see benchmarks/leak_control_sweep.py.)"""
+    result, xgb = _planted(settings, seed, 0.2)
     assert xgb.holdout_metrics["directional_accuracy"] > 0.5
     assert xgb.significance["binomial_p"] < result.alpha
+    failed = {c.name for c in result.decision.checks if not c.passed}
+    assert failed <= AFTER_COSTS, result.decision.reasons
+    assert result.decision.promoted == (not failed)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_xgboost_finds_a_planted_signal_that_pays_and_is_promoted(settings, seed):
+    """signal 0.4: an edge that pays its costs must earn champion (19 of 20 seeds in the sweep)."""
+    result, xgb = _planted(settings, seed, 0.4)
+    assert xgb.significance["binomial_p"] < result.alpha
+    assert xgb.holdout_metrics["total_return"] > result.buy_and_hold["total_return"]
     assert result.decision.promoted, result.decision.reasons
     champion = _champion(settings)
     assert champion is not None and str(champion.version) == xgb.version
