@@ -4,10 +4,9 @@ The trading flow's step (paper and live) and the backtest run the same function:
 :func:`step_bars` does everything that happens at each bar close of ``first..last`` for every
 symbol; the trading flow calls it for its one bar, a backtest (:func:`run_bars`) for every bar of
 a window. Only the clock (one bar from the warehouse, or every bar of history in memory) and the
-broker (paper fills here, or a live exchange) differ. The loop over bars lives inside the
-compiled function, so a bar costs tens of nanoseconds, not a Python call. The functions are compiled with numba (``cache=True``: compiled once per
-machine, then loaded), so a backtest runs at the speed of compiled code and the hourly step
-pays microseconds.
+broker (paper fills here, or a live exchange) differ. The functions are compiled with numba
+(``cache=True``: compiled once per machine, then loaded) and the loop over bars lives inside the
+compiled function, so a bar costs tens of nanoseconds and the hourly step pays microseconds.
 
 What happens at the close of bar ``t`` (``as_of = ts[t] + bar``), in order:
 

@@ -11,8 +11,9 @@ core over every bar of history. A step, in order:
 2. **Predict**, per symbol, on the newest closed bar: the champion's answer, and the strategy's
    target for it (skipped, with the reason, when the data is stale, the features are incomplete
    or the model has no answer).
-3. **Core** (one call of :func:`core.step_bars` for the one bar): fill open paper orders at the open of the bar
-   after their decision, mark the account, and size, check and order each symbol's target.
+3. **Core** (one call of :func:`core.step_bars` for the one bar): fill open paper orders at the
+   open of the bar after their decision, mark the account, and size, check and order each
+   symbol's target.
 4. **Audit**: one ``trade_decisions`` row per symbol and bar: the prediction's key, the model
    version, every risk check (value, limit, passed, detail), and the order or why none was sent.
 5. **Write**: fills, orders, positions and the equity point in one transaction; then each
