@@ -57,6 +57,19 @@ def _quiet(_: str) -> None:
     pass
 
 
+class Progress:
+    """Progress lines with a bar: ``[######......] 5/11 ETH/USDT: predictions``, one per step
+    (they show in the terminal and in the Prefect UI's logs)."""
+
+    def __init__(self, total: int, log: Callable[[str], None], width: int = 20) -> None:
+        self.total, self.log, self.width, self.done = max(total, 1), log, width, 0
+
+    def __call__(self, text: str) -> None:
+        self.done = min(self.done + 1, self.total)
+        filled = round(self.width * self.done / self.total)
+        self.log(f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} {text}")
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """One registered model version a backtest trades."""
@@ -339,7 +352,16 @@ def run_model_backtest(
     if {(t.exchange, t.timeframe) for t in targets} != {(exchange_, timeframe_)}:
         raise BacktestError("one backtest trades one exchange and one timeframe")
     symbols_ = [t.symbol for t in targets]
-    log(f"reading the bars of {', '.join(symbols_)} ({exchange_} {timeframe_})")
+    steps = Progress(
+        2  # the bars; the strategy's backtest
+        + 1  # buy-and-hold
+        + (len(choices) if chosen.uses_model else 0)  # each symbol's predictions
+        # each baseline's predictions per symbol, and its backtest
+        + ((len(choices) + 1) * len(BASELINE_FAMILIES) if baselines and chosen.uses_model else 0)
+        + (1 if monte_carlo_paths else 0),
+        log,
+    )
+    steps(f"reading the bars of {', '.join(symbols_)} ({exchange_} {timeframe_})")
     full = {t.symbol: read_feature_rows(settings, t) for t in targets}
     empty = [
         s for s, r in window_rows(settings, full, chosen, timeframe_, start, end).items() if r.empty
@@ -355,7 +377,7 @@ def run_model_backtest(
     predictions: dict[str, Predictions] = {}
     if chosen.uses_model:
         for symbol, choice in choices.items():
-            log(f"{symbol}: out-of-sample predictions of {choice.describe()}")
+            steps(f"{symbol}: out-of-sample predictions of {choice.describe()}")
             predictions[symbol] = oos_predictions(
                 settings, choice, full[symbol], allow_in_sample=allow_in_sample
             )
@@ -386,7 +408,7 @@ def run_model_backtest(
         s: p.source(pd.Timestamp(start), pd.Timestamp(end or "2262-01-01"))
         for s, p in predictions.items()
     }
-    log(f"backtesting {chosen.name} on {len(symbols_)} symbol(s)")
+    steps(f"backtesting {chosen.name} on {len(symbols_)} symbol(s)")
     main = run_backtest(
         settings,
         exchange=exchange_,
@@ -413,6 +435,7 @@ def run_model_backtest(
         )
         main.metrics["directional_bars"] = counted
     window = {"start": main.start, "end": main.end}  # the legs trade exactly these decisions
+    steps("buy-and-hold of the same symbols")
     legs = [
         run_backtest(
             settings,
@@ -437,10 +460,13 @@ def run_model_backtest(
             if set(picks) != set(symbols_):
                 log(f"baseline {family}: not trained for every symbol; left out")
                 continue
-            base_answers = {
-                s: oos_predictions(settings, c, full[s], allow_in_sample=allow_in_sample).frame
-                for s, c in picks.items()
-            }
+            base_answers = {}
+            for symbol, choice in picks.items():
+                steps(f"{symbol}: out-of-sample predictions of {choice.describe()}")
+                base_answers[symbol] = oos_predictions(
+                    settings, choice, full[symbol], allow_in_sample=allow_in_sample
+                ).frame
+            steps(f"baseline {family} traded by {chosen.name}")
             legs.append(
                 run_backtest(
                     settings,
@@ -462,7 +488,7 @@ def run_model_backtest(
     result = BacktestRun(main=main, legs=legs, choices=choices)
     if monte_carlo_paths:
         returns = trade_contributions(main)
-        log(f"Monte Carlo: {monte_carlo_paths:,} paths")
+        steps(f"Monte Carlo: {monte_carlo_paths:,} paths")
         result.monte_carlo = monte_carlo(
             main.bar_returns,
             returns if len(returns) else None,
