@@ -108,9 +108,8 @@ def run_cryptobot(
         targets = strategy.populate_targets(frame)[:, None].copy()
         book = core.Book(n, 1, capital, capacity=n // 10 + 16)
         core.run_bars(
-            0, n - 1, bars.ts, bars.avail, bars.market, targets, rules, params, book.account,
-            book.positions, book.orders, book.order_state, book.fills, book.counts,
-            book.equity, np.zeros((n, 1), np.int8),
+            0, n - 1, bars.ts, bars.avail, bars.market, targets, rules, params, *book.state(),
+            np.zeros((n, 1), np.int8),
         )  # fmt: skip
         return book
 

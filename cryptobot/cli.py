@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from cryptobot import __version__
+from cryptobot.commands.options import ModelSpec, SeriesExchange, StrategyName, Symbols, Timeframe
 from cryptobot.config import load_settings, normalize_exchange, normalize_symbol
 from cryptobot.errors import CryptobotError
 from cryptobot.timeframes import timeframe_seconds
@@ -141,9 +142,7 @@ def ingest(
     source: Annotated[
         Source | None, typer.Option(help="simulator (offline, default) or ccxt (live exchange).")
     ] = None,
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
+    symbols: Symbols = None,
     timeframe: Annotated[
         str | None, typer.Option(help="Bar length: 1m, 5m, 15m, 1h, 4h, 1d (default: config).")
     ] = None,
@@ -471,9 +470,7 @@ def _mlflow_ui_hint(settings) -> str:
 
 @app.command()
 def train(
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
+    symbols: Symbols = None,
     families: Annotated[
         str | None,
         typer.Option(
@@ -487,11 +484,8 @@ def train(
     horizon: Annotated[
         int | None, typer.Option(help="Label horizon in bars (default 1).", min=1)
     ] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
-    exchange: Annotated[
-        str | None,
-        typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
-    ] = None,
+    timeframe: Timeframe = None,
+    exchange: SeriesExchange = None,
     retrain: Annotated[
         bool,
         typer.Option(
@@ -660,9 +654,7 @@ def promote(
 
 @app.command()
 def predict(
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
+    symbols: Symbols = None,
     bars: Annotated[
         int,
         typer.Option(
@@ -672,7 +664,7 @@ def predict(
     horizon: Annotated[
         int | None, typer.Option(help="Label horizon in bars (default 1).", min=1)
     ] = (None),
-    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
+    timeframe: Timeframe = None,
 ) -> None:
     """Ask each symbol's champion for the newest closed bars, store the predictions in
     ml_predictions, and fill the outcome (actual, correct) of earlier ones whose bars closed."""
@@ -755,9 +747,7 @@ def trade(
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         ),
     ] = None,
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
+    symbols: Symbols = None,
     replay_days: Annotated[
         float | None,
         typer.Option(
@@ -898,14 +888,9 @@ def _print_backtest(summary: dict) -> None:
 
 @app.command()
 def backtest(
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
-    exchange: Annotated[
-        str | None,
-        typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
-    ] = None,
+    symbols: Symbols = None,
+    timeframe: Timeframe = None,
+    exchange: SeriesExchange = None,
     start: Annotated[
         datetime | None,
         typer.Option(
@@ -923,22 +908,8 @@ def backtest(
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         ),
     ] = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            help="long_flat, long_short (on the model's calls), buy_and_hold or sma_cross "
-            "(prices alone); default: trading.strategy."
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME[@ALIAS|/VERSION]",
-            help="Registered model(s) to trade, comma-separated, e.g. "
-            "simulator.BTC-USDT.1h.h1/3, or @challenger for every symbol (default: each "
-            "symbol's champion).",
-        ),
-    ] = None,
+    strategy: StrategyName = None,
+    model: ModelSpec = None,
     capital: Annotated[
         float | None, typer.Option(help="Starting equity (default: trading.initial_capital).")
     ] = None,

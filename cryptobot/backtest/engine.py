@@ -238,13 +238,7 @@ def run_backtest(
         targets,
         market_rules,
         params,
-        book.account,
-        book.positions,
-        book.orders,
-        book.order_state,
-        book.fills,
-        book.counts,
-        book.equity,
+        *book.state(),
         actions,
     )
     seconds = time.perf_counter() - started

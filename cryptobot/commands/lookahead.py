@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cryptobot.cli import _fail, _run, _symbols, app, console, err_console
+from cryptobot.commands.options import ModelSpec, SeriesExchange, StrategyName, Symbols, Timeframe
 from cryptobot.config import load_settings, normalize_exchange
 from cryptobot.errors import LookaheadError
 from cryptobot.lookahead import MIN_BARS, RELATIVE_TOLERANCE
@@ -24,14 +25,9 @@ MAX_LINES = 200
 
 @app.command("check-lookahead")
 def check_lookahead(
-    symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config).")
-    ] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Bar length (default: config).")] = None,
-    exchange: Annotated[
-        str | None,
-        typer.Option(help="Series' exchange (default: simulator for the simulated source)."),
-    ] = None,
+    symbols: Symbols = None,
+    timeframe: Timeframe = None,
+    exchange: SeriesExchange = None,
     bars: Annotated[
         int,
         typer.Option(
@@ -39,22 +35,8 @@ def check_lookahead(
             help=f"Bars checked per symbol, evenly spread over its history (at least {MIN_BARS}).",
         ),
     ] = MIN_BARS,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME[@ALIAS|/VERSION]",
-            help="Registered model(s) whose predictions to check, comma-separated, e.g. "
-            "simulator.BTC-USDT.1h.h1/3, or @challenger for every symbol (default: each "
-            "symbol's champion; a symbol without one is checked without a model).",
-        ),
-    ] = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            help="long_flat, long_short (on the model's calls), buy_and_hold or sma_cross "
-            "(prices alone) for the decisions; default: trading.strategy."
-        ),
-    ] = None,
+    model: ModelSpec = None,
+    strategy: StrategyName = None,
 ) -> None:
     """Check that no feature, prediction or trading decision uses data from after its bar.
 

@@ -791,6 +791,18 @@ class Book:
         self.equity = np.full((n_bars, N_EQUITY), np.nan)
         self.equity[:, E_MARKED] = 0.0
 
+    def state(self) -> tuple:
+        """The arrays :func:`step_bars` updates, in its argument order (``*book.state()``)."""
+        return (
+            self.account,
+            self.positions,
+            self.orders,
+            self.order_state,
+            self.fills,
+            self.counts,
+            self.equity,
+        )
+
     @property
     def cash(self) -> float:
         return float(self.account[A_CASH] + self.account[A_CASH_COMP])

@@ -23,10 +23,7 @@ from cryptobot.config import load_settings
 from cryptobot.features import build_features
 from cryptobot.ingest import ingest_simulator
 from cryptobot.warehouse.lock import read_holder
-from models.dataset import Target
-from models.registry import promote
-from models.tracking import CHAMPION, configure
-from models.train import train_target
+from tests.champions import train_champions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -81,19 +78,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         settings = load_settings()
         ingest_simulator(settings, symbols=SYMBOLS, timeframe="1h", days=120, seed=5, signal=0.3)
         build_features(settings, log=_quiet)
-        client = configure(settings)
-        for symbol in SYMBOLS:
-            target = Target("simulator", symbol, "1h", 1)
-            train_target(settings, target, families=["xgboost"], folds=2, log=_quiet)
-            try:
-                client.get_model_version_by_alias(target.name, CHAMPION)
-            except Exception:  # refused on this small sample: a human promotes it
-                version = max(
-                    int(v.version)
-                    for v in client.search_model_versions(f"name='{target.name}'")
-                    if v.tags.get("family") == "xgboost"
-                )
-                promote(settings, target.name, str(version), force=True, reason="test", by="t")
+        train_champions(settings, SYMBOLS)
     return env
 
 

@@ -27,9 +27,8 @@ from cryptobot.trading.engine import default_as_of, replay
 from cryptobot.warehouse.db import read_connection
 from models.backtest import run_model_backtest
 from models.dataset import Target
-from models.registry import promote
-from models.tracking import CHAMPION, configure
-from models.train import train_target
+from models.tracking import configure
+from tests.champions import train_champions
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -57,19 +56,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         )
         ingest_simulator(settings, symbols=SYMBOLS, timeframe="1h", days=200, seed=4, signal=0.5)
         build_features(settings, log=_quiet)
-        client = configure(settings)
-        for symbol in SYMBOLS:
-            target = Target("simulator", symbol, "1h", 1)
-            train_target(settings, target, families=["xgboost"], folds=2, log=_quiet)
-            try:
-                client.get_model_version_by_alias(target.name, CHAMPION)
-            except Exception:  # the gate refused on this sample: a human promotes it
-                version = max(
-                    int(v.version)
-                    for v in client.search_model_versions(f"name='{target.name}'")
-                    if v.tags.get("family") == "xgboost"
-                )
-                promote(settings, target.name, str(version), force=True, reason="test", by="t")
+        train_champions(settings, SYMBOLS)
         yield settings
 
 

@@ -26,9 +26,8 @@ from cryptobot.trading.strategies import STRATEGIES, Strategy
 from models.dataset import Target, load_dataset
 from models.families import FAMILY_MODULES, register
 from models.families.base import Forecaster, prediction_frame
-from models.registry import promote
-from models.tracking import CHAMPION, configure, log_forecaster
-from models.train import train_target
+from models.tracking import configure, log_forecaster
+from tests.champions import train_champion
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.integration
@@ -69,21 +68,6 @@ def write_binance_klines(path: Path, days: int, *, seed: int, gap: slice) -> Non
     ).to_csv(path, header=False, index=False, float_format="%.8f")
 
 
-def train_and_promote(settings: Settings, target: Target) -> None:
-    """An XGBoost champion (forced: the gate may refuse on a tiny sample; a human promotes)."""
-    client = configure(settings)
-    train_target(settings, target, families=["xgboost"], folds=2, log=_quiet)
-    try:
-        client.get_model_version_by_alias(target.name, CHAMPION)
-    except Exception:  # noqa: BLE001 - MlflowException: no champion yet
-        version = max(
-            int(v.version)
-            for v in client.search_model_versions(f"name='{target.name}'")
-            if v.tags.get("family") == "xgboost"
-        )
-        promote(settings, target.name, str(version), force=True, reason="test", by="t")
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("lookahead")
@@ -99,7 +83,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     import_file(settings, klines, exchange="binance", symbol="BTC/USDT", timeframe="1h")
     build_features(settings, log=_quiet)
     for symbol in SIMULATED:
-        train_and_promote(settings, Target("simulator", symbol, "1h", 1))
+        train_champion(settings, Target("simulator", symbol, "1h", 1))
     return settings
 
 
@@ -169,7 +153,7 @@ def test_a_file_imported_series_passes_with_its_own_model(
 ):
     data_dir = tmp_path / "data"
     settings = base.model_copy(update={"data_dir": data_dir})
-    train_and_promote(settings, Target("binance", "BTC/USDT", "1h", 1))
+    train_champion(settings, Target("binance", "BTC/USDT", "1h", 1))
     use(monkeypatch, base.warehouse, data_dir)
     result = check("--exchange", "binance", "--symbols", "BTC/USDT", "--strategy", "long_short")
     assert result.exit_code == 0, result.output

@@ -28,10 +28,7 @@ from cryptobot.features import build_features
 from cryptobot.ingest import ingest_simulator
 from cryptobot.trading.brokers import LiveBroker
 from cryptobot.trading.engine import Trader, default_as_of, replay
-from models.dataset import Target
-from models.registry import promote
-from models.tracking import CHAMPION, configure
-from models.train import train_target
+from tests.champions import train_champions
 from tests.fake_exchange import FakeExchange
 
 pytestmark = pytest.mark.integration
@@ -61,19 +58,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         )
         ingest_simulator(settings, symbols=SYMBOLS, timeframe="1h", days=60, seed=3, signal=0.5)
         build_features(settings, log=_quiet)
-        client = configure(settings)
-        for symbol in SYMBOLS:
-            target = Target("simulator", symbol, "1h", 1)
-            train_target(settings, target, families=["xgboost"], folds=2, log=_quiet)
-            try:
-                client.get_model_version_by_alias(target.name, CHAMPION)
-            except Exception:  # the gate refused on this tiny sample: a human promotes
-                version = max(
-                    int(v.version)
-                    for v in client.search_model_versions(f"name='{target.name}'")
-                    if v.tags.get("family") == "xgboost"
-                )
-                promote(settings, target.name, str(version), force=True, reason="test", by="t")
+        train_champions(settings, SYMBOLS)
         yield settings
 
 

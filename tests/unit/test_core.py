@@ -109,8 +109,7 @@ def decide(
     checks = np.full((2, core.N_CHECKS, 3), np.nan)
     p = params(**(limits or {}))
     core.step_bars(
-        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, rules, p, book.account,
-        book.positions, book.orders, book.order_state, book.fills, book.counts, book.equity,
+        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, rules, p, *book.state(),
         decisions, checks, True, np.zeros(200, dtype=np.int64), np.zeros(2),
         np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
@@ -189,8 +188,7 @@ def test_reducing_risk_always_goes_and_a_blocked_flip_only_closes():
     decisions = np.zeros((2, core.N_DECISION))
     checks = np.zeros((2, core.N_CHECKS, 3))
     core.step_bars(
-        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, RULES, p, book.account,
-        book.positions, book.orders, book.order_state, book.fills, book.counts, book.equity,
+        t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, RULES, p, *book.state(),
         decisions, checks, False, np.zeros(200, dtype=np.int64), np.zeros(2),
         np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
@@ -210,8 +208,7 @@ def test_equity_point_tracks_peak_drawdown_and_the_day():
     book.positions[0, core.S_AMOUNT] = 1.0
     no_targets = np.full((len(ts), 2), np.nan)
     core.run_bars(
-        0, 29, ts, avail, market, no_targets, RULES, params(), book.account, book.positions,
-        book.orders, book.order_state, book.fills, book.counts, book.equity,
+        0, 29, ts, avail, market, no_targets, RULES, params(), *book.state(),
         np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
     eq = book.equity
@@ -232,8 +229,7 @@ def test_an_order_fills_at_the_open_of_the_first_bar_after_its_decision():
     book = core.Book(len(ts), 2, 10_000.0)
     p = params(liquidity_minimum=0)
     core.run_bars(
-        0, 59, ts, avail, market, targets, RULES, p, book.account, book.positions, book.orders,
-        book.order_state, book.fills, book.counts, book.equity, np.zeros((len(ts), 2), np.int8),
+        0, 59, ts, avail, market, targets, RULES, p, *book.state(), np.zeros((len(ts), 2), np.int8),
     )  # fmt: skip
     fills = book.fills[: book.counts[1]]
     by_symbol = {int(book.orders[int(f[core.F_ORDER]), 0]): f for f in fills}
@@ -254,8 +250,7 @@ def test_nothing_after_a_bar_changes_what_happened_up_to_it():
     def run(m, tg):
         book = core.Book(400, 2, 10_000.0)
         core.run_bars(
-            0, 399, ts, avail, m, tg, RULES, p, book.account, book.positions, book.orders,
-            book.order_state, book.fills, book.counts, book.equity, np.zeros((400, 2), np.int8),
+            0, 399, ts, avail, m, tg, RULES, p, *book.state(), np.zeros((400, 2), np.int8),
         )  # fmt: skip
         return book
 
