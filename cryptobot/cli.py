@@ -1041,8 +1041,12 @@ def demo(
         int | None, typer.Option(help="Days of simulated history (default: config, 730).")
     ] = None,
     signal: Annotated[
-        float, typer.Option(help="Planted sentiment signal in [0, 1); 0 is the control run.")
-    ] = 0.1,
+        float,
+        typer.Option(
+            help="Planted sentiment signal in [0, 1): corr(sentiment at bar t, return of bar "
+            "t+1). 0 is the control run (nothing may be promoted)."
+        ),
+    ] = 0.4,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config, 42).")] = None,
     train: Annotated[
         bool,
