@@ -53,20 +53,26 @@ _QUERY = """
 with series as (
     select *
     from {table}
-    where exchange = $exchange and symbol = $symbol and timeframe = $timeframe{window}
+    where exchange = $exchange and symbol in ({symbols}) and timeframe = $timeframe{window}
 ),
 gaps as (
     select
         *,
         -- gaps among the h bars after t / the h bars up to t
-        max(gap_before::int) over (order by ts rows between 1 following and {h} following)
-            as gap_ahead,
-        count(*) over (order by ts rows between 1 following and {h} following) as rows_ahead,
-        max(gap_before::int) over (order by ts rows between {h_minus_1} preceding and current row)
-            as gap_behind,
-        count(*) over (order by ts rows between {h} preceding and 1 preceding) as rows_behind,
-        lead(close, {h}) over (order by ts) as close_ahead,
-        lag(close, {h}) over (order by ts) as close_behind
+        max(gap_before::int) over (
+            partition by symbol order by ts rows between 1 following and {h} following
+        ) as gap_ahead,
+        count(*) over (
+            partition by symbol order by ts rows between 1 following and {h} following
+        ) as rows_ahead,
+        max(gap_before::int) over (
+            partition by symbol order by ts rows between {h_minus_1} preceding and current row
+        ) as gap_behind,
+        count(*) over (
+            partition by symbol order by ts rows between {h} preceding and 1 preceding
+        ) as rows_behind,
+        lead(close, {h}) over (partition by symbol order by ts) as close_ahead,
+        lag(close, {h}) over (partition by symbol order by ts) as close_behind
     from series
 )
 select
@@ -89,7 +95,7 @@ select
         as {label_return}
 from gaps
 {where}
-order by ts
+order by symbol, ts
 """
 
 
@@ -192,21 +198,43 @@ def read_feature_rows(
     rows alone; with ``until`` the ``since`` cut applies before the window functions too (the
     first ``horizon`` rows then have no ``past_return``). ``con``: an open connection to use.
     """
-    h = int(target.horizon)
+    return read_feature_rows_of(settings, [target], since=since, until=until, con=con)[
+        target.symbol
+    ]
+
+
+def read_feature_rows_of(
+    settings: Settings,
+    targets: list[Target],
+    *,
+    since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+    con=None,
+) -> dict[str, pd.DataFrame]:
+    """:func:`read_feature_rows` of several symbols of one exchange, timeframe and horizon, in
+    one query (symbol -> its rows, oldest first)."""
+    first = targets[0]
+    if {(t.exchange, t.timeframe, t.horizon) for t in targets} != {
+        (first.exchange, first.timeframe, first.horizon)
+    }:
+        raise ValueError("read_feature_rows_of reads one exchange, timeframe and horizon")
+    h = int(first.horizon)
     if h < 1:
         raise ValueError(f"horizon must be at least 1 bar, got {h}")
     window = ""
     if until is not None:
         window = " and available_at <= $until" + (" and ts >= $since" if since is not None else "")
+    symbols = {f"s{i}": t.symbol for i, t in enumerate(targets)}
     sql = _QUERY.format(
         table=FEATURES_TABLE,
         h=h,
         h_minus_1=h - 1,
         label_return=LABEL_RETURN,
         window=window,
+        symbols=", ".join(f"${name}" for name in symbols),
         where="where ts >= $since" if since is not None else "",
     )
-    params = {"exchange": target.exchange, "symbol": target.symbol, "timeframe": target.timeframe}
+    params = {"exchange": first.exchange, "timeframe": first.timeframe, **symbols}
     if since is not None:
         params["since"] = since
     if until is not None:
@@ -217,7 +245,13 @@ def read_feature_rows(
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             frame = con.execute(sql, params).df()
     frame[LABEL_UP] = np.where(frame[LABEL_RETURN].isna(), np.nan, frame[LABEL_RETURN] > 0)
-    return frame
+    groups = dict(iter(frame.groupby("symbol", sort=False)))
+    return {
+        t.symbol: groups[t.symbol].reset_index(drop=True)
+        if t.symbol in groups
+        else frame.iloc[0:0].reset_index(drop=True)
+        for t in targets
+    }
 
 
 def load_dataset(settings: Settings, target: Target) -> Dataset:

@@ -1,5 +1,6 @@
 """A killed writer blocks nothing: SIGKILL each writing command at several points, under both
-Prefect set-ups users get, then the next write completes and no Prefect server is left behind.
+Prefect set-ups users get, then the next write completes and no Prefect server is left behind;
+SIGTERM and Ctrl-C leave no server and no lock either.
 
 The commands run as users run them (`cryptobot <command>` in a subprocess). Kill points: the
 moment the command is seen holding the warehouse's write lock, and a moment later while it is
@@ -45,6 +46,7 @@ COMMANDS = {
     "validate": ["validate"],
     "predict": ["predict", "--bars", "24"],
     "trade": ["trade"],
+    "backtest": ["backtest", "--monte-carlo", "200"],
 }
 #: seconds after the lock is first seen held at which the second kill lands
 LATER = 0.4
@@ -159,3 +161,32 @@ def test_a_killed_writer_never_blocks_the_next_write(setup, data, request):
         assert "waiting for the warehouse write lock" not in done.stdout + done.stderr
     # every command was killed while it held the lock at least once
     assert all("holding the lock" in points for points in killed_where.values()), killed_where
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stopped_command_leaves_no_prefect_server_and_no_lock(how, data):
+    """SIGTERM skips Python's exit handlers and Ctrl-C unwinds through them: either way the
+    command's temporary Prefect server ends with it and the write lock is free at once."""
+    env = dict(data)
+    warehouse = Path(env["CRYPTOBOT_WAREHOUSE"])
+    process = subprocess.Popen(
+        [*CLI, "features", "--full-refresh"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        holder = read_holder(warehouse)
+        if holder is not None and holder.pid == process.pid:
+            break
+        time.sleep(0.002)
+    assert process.poll() is None, "the command ended before it held the lock"
+    assert _servers_of(process.pid), "no temporary server was started"
+    os.kill(process.pid, how)
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while _servers_of(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _servers_of(process.pid), "its Prefect server outlived it"
+    assert read_holder(warehouse) is None

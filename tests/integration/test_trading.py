@@ -179,15 +179,15 @@ KILL_SCRIPT = textwrap.dedent(
     import cryptobot.trading.engine as engine
     from cryptobot.config import load_settings
 
-    real, calls = engine._write_decision, [0]
+    real, calls = engine._write_decisions, [0]
 
-    def dying(con, decision):
-        real(con, decision)
+    def dying(con, decisions):
+        real(con, decisions)  # written inside the step's transaction, not yet committed
         calls[0] += 1
         if calls[0] == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: a real crash
 
-    engine._write_decision = dying
+    engine._write_decisions = dying
     end = datetime.fromisoformat(sys.argv[3])
     engine.replay(load_settings(), days=float(sys.argv[1]) / 24, end=end)
     """
@@ -224,7 +224,7 @@ def test_a_run_killed_mid_step_resumes_to_exactly_the_clean_result(
     assert len(clean["orders"]) > 3
 
     env = {**os.environ, "CRYPTOBOT_WAREHOUSE": str(crashed.warehouse)}
-    killed_at = 2 * len(SYMBOLS) + 2  # step 3, second symbol: mid-step
+    killed_at = 3  # step 3, after its decisions are written and before they are committed
     died = subprocess.run(
         [sys.executable, "-c", KILL_SCRIPT, str(bars), str(killed_at), end.isoformat()],
         env=env,
@@ -233,8 +233,9 @@ def test_a_run_killed_mid_step_resumes_to_exactly_the_clean_result(
         timeout=300,
     )
     assert died.returncode == -9, died.stderr[-2000:]
-    partial = snapshot(crashed)
-    assert len(partial["trade_decisions"]) == killed_at
+    partial = snapshot(crashed)  # a step is stored whole or not at all: two steps, not three
+    assert len(partial["equity_curve"]) == killed_at - 1
+    assert len(partial["trade_decisions"]) == (killed_at - 1) * len(SYMBOLS)
     replay(crashed, days=bars / 24, end=end)  # the restart
     resumed = snapshot(crashed)
     for table in clean:
@@ -352,12 +353,12 @@ def test_a_trade_step_writes_under_the_warehouse_write_lock(account: Settings, p
 
     import cryptobot.trading.engine as engine
 
-    real = engine._write_decision
-    engine._write_decision = spy
+    real = engine._write_decisions
+    engine._write_decisions = spy
     try:
         trade(as_of=default_as_of(account) - 40 * HOUR)
     finally:
-        engine._write_decision = real
+        engine._write_decisions = real
     assert holding and {h.pid for h in holding} == {os.getpid()}
     assert all("flow trade run" in h.what and "task trade-step" in h.what for h in holding)
     assert read_holder(account.warehouse) is None  # released after the step
