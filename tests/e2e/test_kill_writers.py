@@ -11,6 +11,7 @@ and a running server (PREFECT_API_URL set).
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -50,6 +51,8 @@ COMMANDS = {
 }
 #: seconds after the lock is first seen held at which the second kill lands
 LATER = 0.4
+#: a new capital for each backtest: a new run id, so each one stores (writes) again
+CAPITALS = itertools.count(10_000)
 
 
 def _quiet(_: str) -> None:
@@ -143,8 +146,11 @@ def test_a_killed_writer_never_blocks_the_next_write(setup, data, request):
         env["PREFECT_API_URL"] = request.getfixturevalue("running_server")
     warehouse = Path(env["CRYPTOBOT_WAREHOUSE"])
     killed_where = {}
-    for name, args in COMMANDS.items():
+    for name, fixed in COMMANDS.items():
         for delay in (0.0, LATER):
+            args = fixed
+            if name == "backtest":  # another capital: a new backtest, stored (so written) again
+                args = [*fixed, "--capital", str(next(CAPITALS))]
             process = subprocess.Popen(
                 [*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
@@ -155,6 +161,8 @@ def test_a_killed_writer_never_blocks_the_next_write(setup, data, request):
                 time.sleep(0.2)
             assert not _servers_of(process.pid), f"{name}: its Prefect server outlived it"
         started = time.monotonic()
+        if name == "backtest":
+            args = [*fixed, "--capital", str(next(CAPITALS))]
         done = _run_through(env, args)
         assert done.returncode == 0, f"{name} after its kills:\n{done.stdout}\n{done.stderr}"
         assert time.monotonic() - started < 120
