@@ -3,6 +3,11 @@ human (forced, with a reason) when the gate refuses it on a test's small sample.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from cryptobot.config import Settings
 from models.dataset import Target
 from models.registry import promote
@@ -35,3 +40,34 @@ def train_champion(settings: Settings, target: Target, *, folds: int = 2) -> str
 def train_champions(settings: Settings, symbols: list[str], *, folds: int = 2) -> None:
     for symbol in symbols:
         train_champion(settings, Target("simulator", symbol, "1h", 1), folds=folds)
+
+
+@contextmanager
+def simulated_market_with_champions(
+    root: Path, symbols: list[str], *, days: int, seed: int, signal: float
+) -> Iterator[Settings]:
+    """A warehouse of ``days`` of simulated 1h bars of ``symbols`` with a planted signal, its
+    features, and an XGBoost champion per symbol (2 folds, 300-row minimum), in ``root``; no
+    CRYPTOBOT_* variable of the caller's environment leaks in while it is built."""
+    import pytest
+
+    from cryptobot.config import load_settings
+    from cryptobot.features import build_features
+    from cryptobot.ingest import ingest_simulator
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("CRYPTOBOT_")]:
+            mp.delenv(name)
+        mp.chdir(root)
+        settings = load_settings(
+            warehouse=root / "base.duckdb",
+            data_dir=root / "data",
+            symbols=symbols,
+            training={"min_train": 300, "folds": 2},
+        )
+        ingest_simulator(
+            settings, symbols=symbols, timeframe="1h", days=days, seed=seed, signal=signal
+        )
+        build_features(settings, log=_quiet)
+        train_champions(settings, symbols)
+        yield settings

@@ -9,7 +9,6 @@ is the last 37 days). Tests that write work on their own copy.
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import timedelta
 
@@ -19,16 +18,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cryptobot.cli import app
-from cryptobot.config import Settings, load_settings
+from cryptobot.config import Settings
 from cryptobot.errors import BacktestError
-from cryptobot.features import build_features
-from cryptobot.ingest import ingest_simulator
 from cryptobot.trading.engine import default_as_of, replay
 from cryptobot.warehouse.db import read_connection
 from models.backtest import run_model_backtest
 from models.dataset import Target
 from models.tracking import configure
-from tests.champions import train_champions
+from tests.champions import simulated_market_with_champions
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -44,19 +41,7 @@ def _quiet(_: str) -> None:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("backtest")
-    with pytest.MonkeyPatch.context() as mp:
-        for name in [n for n in os.environ if n.startswith("CRYPTOBOT_")]:
-            mp.delenv(name)
-        mp.chdir(root)
-        settings = load_settings(
-            warehouse=root / "base.duckdb",
-            data_dir=root / "data",
-            symbols=SYMBOLS,
-            training={"min_train": 300, "folds": 2},
-        )
-        ingest_simulator(settings, symbols=SYMBOLS, timeframe="1h", days=200, seed=4, signal=0.5)
-        build_features(settings, log=_quiet)
-        train_champions(settings, SYMBOLS)
+    with simulated_market_with_champions(root, SYMBOLS, days=200, seed=4, signal=0.5) as settings:
         yield settings
 
 

@@ -24,11 +24,10 @@ from typer.testing import CliRunner
 from cryptobot.cli import app
 from cryptobot.config import RiskLimits, Settings, load_settings
 from cryptobot.errors import TradingError
-from cryptobot.features import build_features
 from cryptobot.ingest import ingest_simulator
 from cryptobot.trading.brokers import LiveBroker
 from cryptobot.trading.engine import Trader, default_as_of, replay
-from tests.champions import train_champions
+from tests.champions import simulated_market_with_champions
 from tests.fake_exchange import FakeExchange
 
 pytestmark = pytest.mark.integration
@@ -46,19 +45,7 @@ def _quiet(_: str) -> None:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("trading")
-    with pytest.MonkeyPatch.context() as mp:
-        for name in [n for n in os.environ if n.startswith("CRYPTOBOT_")]:
-            mp.delenv(name)
-        mp.chdir(root)
-        settings = load_settings(
-            warehouse=root / "base.duckdb",
-            data_dir=root / "data",
-            symbols=SYMBOLS,
-            training={"min_train": 300, "folds": 2},
-        )
-        ingest_simulator(settings, symbols=SYMBOLS, timeframe="1h", days=60, seed=3, signal=0.5)
-        build_features(settings, log=_quiet)
-        train_champions(settings, SYMBOLS)
+    with simulated_market_with_champions(root, SYMBOLS, days=60, seed=3, signal=0.5) as settings:
         yield settings
 
 
