@@ -95,7 +95,7 @@ def main() -> None:
     from cryptobot.backtest.montecarlo import monte_carlo
     from cryptobot.config import load_settings
     from cryptobot.trading.strategies import strategy_from_settings
-    from models.backtest import oos_predictions, resolve_models, trade_contributions, window_rows
+    from models.backtest import oos_predictions, resolve_models, rows_in_window, trade_contributions
     from models.dataset import configured_targets, read_feature_rows
 
     settings = load_settings()
@@ -107,7 +107,7 @@ def main() -> None:
     loading = time.perf_counter() - started
     covered = max(p.covered_from for p in predictions.values())
     strategy = strategy_from_settings(settings)
-    rows = window_rows(settings, full, strategy, "1h", covered, None)
+    rows = rows_in_window(settings, full, strategy, "1h", covered, None)
     answers = {s: p.frame for s, p in predictions.items()}
 
     def backtest():

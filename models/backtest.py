@@ -37,6 +37,7 @@ import pandas as pd
 from cryptobot.backtest.engine import (
     BacktestResult,
     Costs,
+    check_capital,
     history_bars,
     periods_per_year,
     run_backtest,
@@ -47,8 +48,8 @@ from cryptobot.errors import BacktestError, ConfigError
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading.strategies import Strategy, strategy_from_settings
 from models.dataset import Target, configured_targets, read_feature_rows
-from models.predictions import Champion
-from models.tracking import CHAMPION, configure, forecast_output, load_model, model_lookback
+from models.predictions import load_version
+from models.tracking import CHAMPION, configure, forecast_output
 
 BASELINE_FAMILIES = ("persistence", "always_up", "zero_return")
 
@@ -249,15 +250,7 @@ def oos_predictions(
     folds["source"] = "walk-forward fold"
     covered_from = pd.Timestamp(folds["ts"].min()) if len(folds) else holdout_start
 
-    model = load_model(f"models:/{choice.name}/{choice.version}", settings)
-    champion = Champion(
-        target=choice.target,
-        version=choice.version,
-        family=choice.family,
-        model=model,
-        columns=model.metadata.get_input_schema().input_names(),
-        lookback=model_lookback(model),
-    )
+    champion = load_version(settings, choice.target, choice.version, choice.family)
     complete = rows.dropna(subset=champion.required).reset_index(drop=True)
     fresh_from = holdout_start if not allow_in_sample else complete["ts"].min()
     ask = np.flatnonzero(complete["ts"].to_numpy() >= np.datetime64(fresh_from))
@@ -280,7 +273,7 @@ def oos_predictions(
 # -- the run ------------------------------------------------------------------------------------
 
 
-def window_rows(
+def rows_in_window(
     settings: Settings,
     full: dict[str, pd.DataFrame],
     strategy: Strategy,
@@ -339,8 +332,8 @@ def run_model_backtest(
         chosen = strategy_from_settings(settings, strategy)
     except ConfigError as exc:
         raise BacktestError(str(exc)) from None
-    if capital is not None and not (math.isfinite(capital) and capital > 0):
-        raise BacktestError(f"--capital must be a positive amount, got {capital!r}")
+    if capital is not None:  # before any work
+        check_capital(capital)
     targets = configured_targets(settings, symbols, timeframe, None, exchange)
     choices: dict[str, ModelChoice] = {}
     if chosen.uses_model:
@@ -364,7 +357,9 @@ def run_model_backtest(
     steps(f"reading the bars of {', '.join(symbols_)} ({exchange_} {timeframe_})")
     full = {t.symbol: read_feature_rows(settings, t) for t in targets}
     empty = [
-        s for s, r in window_rows(settings, full, chosen, timeframe_, start, end).items() if r.empty
+        s
+        for s, r in rows_in_window(settings, full, chosen, timeframe_, start, end).items()
+        if r.empty
     ]
     if empty:
         raise BacktestError(
@@ -400,7 +395,7 @@ def run_model_backtest(
         elif start is None:
             start = min(p.frame["ts"].min() for p in predictions.values()).to_pydatetime()
     window = {"start": start, "end": end}
-    rows = window_rows(settings, full, chosen, timeframe_, start, end)
+    rows = rows_in_window(settings, full, chosen, timeframe_, start, end)
     answers = {s: p.frame for s, p in predictions.items()}
     in_sample = any(p.in_sample_bars for p in predictions.values())
     models = {s: f"{c.name}/{c.version}" for s, c in choices.items()}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from cryptobot.backtest.engine import BacktestResult, periods_per_year, run_backtest
@@ -78,11 +77,3 @@ class Judge:
     def window(self, predictions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
         ts = predictions["ts"]
         return ts.min() + self.bar, ts.max() + self.bar
-
-
-def bar_sharpe(returns: np.ndarray) -> float:
-    """Mean over standard deviation (ddof=1) of per-bar returns, not annualised."""
-    if returns.size < 2:
-        return math.nan
-    std = float(np.std(returns, ddof=1))
-    return float(np.mean(returns) / std) if std > 0 else math.nan

@@ -58,7 +58,7 @@ from cryptobot.trading.strategies import PREDICTION_COLUMNS, Strategy, strategy_
 from cryptobot.warehouse.db import read_connection
 from models.backtest import ModelChoice, resolve_models
 from models.dataset import Target, configured_targets, read_feature_rows
-from models.predictions import Champion
+from models.predictions import Champion, load_version
 
 #: the model outputs compared (direction and confidence follow from prob_up)
 PREDICTION_OUTPUTS = ("pred_return", "prob_up")
@@ -235,20 +235,6 @@ def _choose_models(
     return choices, notes
 
 
-def _champion(settings: Settings, choice: ModelChoice) -> Champion:
-    from models.tracking import load_model, model_lookback
-
-    model = load_model(f"models:/{choice.name}/{choice.version}", settings)
-    return Champion(
-        target=choice.target,
-        version=choice.version,
-        family=choice.family,
-        model=model,
-        columns=model.metadata.get_input_schema().input_names(),
-        lookback=model_lookback(model),
-    )
-
-
 def _plan(
     settings: Settings,
     target: Target,
@@ -268,7 +254,7 @@ def _plan(
     champion = predictions = None
     if choice is not None:
         log(f"{series}: the full run's predictions of {choice.describe()}")
-        champion = _champion(settings, choice)
+        champion = load_version(settings, choice.target, choice.version, choice.family)
         complete = rows.dropna(subset=champion.required).reset_index(drop=True)
         predictions = pd.DataFrame(columns=["ts", *PREDICTION_COLUMNS])
         if len(complete):

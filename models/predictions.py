@@ -89,11 +89,17 @@ def load_champion(settings: Settings, target: Target) -> Champion | None:
         version = client.get_model_version_by_alias(target.name, CHAMPION)
     except MlflowException:
         return None
-    model = load_model(f"models:/{target.name}@{CHAMPION}", settings)
+    return load_version(settings, target, str(version.version), version.tags.get("family"))
+
+
+def load_version(settings: Settings, target: Target, version: str, family: str | None) -> Champion:
+    """Version ``version`` of the target's registered model, ready to predict as the trading
+    flow asks it (the champion, a backtest's model, the lookahead check's)."""
+    model = load_model(f"models:/{target.name}/{version}", settings)
     return Champion(
         target=target,
-        version=str(version.version),
-        family=version.tags.get("family"),
+        version=str(version),
+        family=family,
         model=model,
         columns=model.metadata.get_input_schema().input_names(),
         lookback=model_lookback(model),

@@ -115,6 +115,13 @@ class BacktestResult:
         )
 
 
+def check_capital(capital: float) -> float:
+    """``capital`` when it is a positive amount; else a clear error."""
+    if not (math.isfinite(capital) and capital > 0):
+        raise BacktestError(f"--capital must be a positive amount, got {capital!r}")
+    return capital
+
+
 def periods_per_year(timeframe: str) -> float:
     return SECONDS_PER_YEAR / timeframe_seconds(timeframe)
 
@@ -199,9 +206,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Run the execution core over the decision times in [start, end] (bar closes); ``rows``
     per symbol must reach back far enough for the risk checks' windows (``history_bars``)."""
-    capital = settings.trading.initial_capital if capital is None else capital
-    if not (math.isfinite(capital) and capital > 0):
-        raise BacktestError(f"--capital must be a positive amount, got {capital!r}")
+    capital = check_capital(settings.trading.initial_capital if capital is None else capital)
     costs = costs or Costs.from_settings(settings)
     bar_seconds = timeframe_seconds(timeframe)
     bars = bars_from_rows(rows, symbols, bar_seconds)
@@ -223,10 +228,7 @@ def run_backtest(
         [_rules_row((rules or {}).get(s) or simulated_rules(s), costs.spread) for s in symbols]
     )
     book = core.Book(len(bars), len(symbols), capital)
-    for k in range(len(symbols)):  # the newest close known before the first decision
-        known = np.flatnonzero(bars.avail[:first, k] < core.NO_ROW)
-        if len(known):
-            book.positions[k, core.S_MARK] = bars.market[known[-1], k, core.CLOSE]
+    book.positions[:, core.S_MARK] = bars.closes_before(first)
     actions = np.zeros((len(bars), len(symbols)), dtype=np.int8)
     started = time.perf_counter()
     core.run_bars(

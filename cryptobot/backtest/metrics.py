@@ -64,7 +64,7 @@ _ZERO = 1e-9  # a position within this fraction of the amounts involved counts a
 # --- input checks -----------------------------------------------------------------------------
 
 
-def _vector(name: str, value, *, allow_empty: bool = False) -> np.ndarray:
+def finite_vector(name: str, value, *, allow_empty: bool = False) -> np.ndarray:
     """``value`` as a 1-D float array without NaN or infinities; ``ValueError`` naming ``name``."""
     if isinstance(value, pd.Series | pd.Index):
         value = value.to_numpy()
@@ -81,7 +81,7 @@ def _vector(name: str, value, *, allow_empty: bool = False) -> np.ndarray:
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{name} has {int(bad.sum())} NaN or infinite values (of {array.size}, the first at "
-            f"position {first}); fill or drop them before computing metrics"
+            f"position {first}); fill or drop them first"
         )
     return array
 
@@ -123,7 +123,7 @@ def _check_fills(fills, columns: Sequence[str]) -> pd.DataFrame:
         )
     for column in ("amount", "price", "fee", "spread_cost", "slippage_cost"):
         if column in columns:
-            values = _vector(f"fills[{column!r}]", fills[column], allow_empty=True)
+            values = finite_vector(f"fills[{column!r}]", fills[column], allow_empty=True)
             if column in ("amount", "price") and (values <= 0).any():
                 first = int(np.flatnonzero(values <= 0)[0])
                 raise ValueError(
@@ -356,7 +356,7 @@ def performance(
     below 0, a non-positive ``capital`` or ``periods_per_year``, ``gross_exposure`` or ``ts`` of
     another length than ``equity``, and malformed fills.
     """
-    values = _vector("equity", equity)
+    values = finite_vector("equity", equity)
     capital = _positive_number("capital", capital)
     periods = _positive_number("periods_per_year", periods_per_year)
     if (values <= 0).any():
@@ -368,7 +368,7 @@ def performance(
     n = values.size
     exposure_values = None
     if gross_exposure is not None:
-        exposure_values = _vector("gross_exposure", gross_exposure)
+        exposure_values = finite_vector("gross_exposure", gross_exposure)
         if exposure_values.size != n:
             raise ValueError(
                 f"gross_exposure has {exposure_values.size} values but equity has {n}: one per mark"
@@ -464,7 +464,7 @@ def _sharpe_moments(returns) -> tuple[float, float, float, int]:
     ``scipy.stats.kurtosis(fisher=False)``, biased, as in the papers' formulas). All three are
     NaN when the returns do not vary.
     """
-    values = _vector("returns", returns)
+    values = finite_vector("returns", returns)
     if values.size < 2:
         raise ValueError(
             f"returns needs at least 2 observations for a Sharpe ratio, got {values.size}"
@@ -583,7 +583,7 @@ def deflated_sharpe_ratio(returns, trial_sharpes: Sequence[float]) -> DeflatedSh
     NaN ``dsr`` (and Sharpe, moments) when the returns do not vary.
     """
     sharpe, skew, kurtosis, observations = _sharpe_moments(returns)
-    trials = _vector("trial_sharpes", trial_sharpes)
+    trials = finite_vector("trial_sharpes", trial_sharpes)
     n_trials = trials.size
     if math.isnan(sharpe):
         return DeflatedSharpe(

@@ -26,6 +26,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from cryptobot.backtest.metrics import finite_vector
+
 __all__ = [
     "METHODS",
     "METRICS",
@@ -125,20 +127,7 @@ class MonteCarloResult:
 
 
 def _returns(name: str, value) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} is empty: there is nothing to resample")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise ValueError(
-            f"{name} has {int(bad.sum())} NaN or infinite values (of {array.size}, the first at "
-            f"position {int(np.flatnonzero(bad)[0])}); drop or fill them first"
-        )
+    array = finite_vector(name, value)
     if (array <= -1).any():
         first = int(np.flatnonzero(array <= -1)[0])
         raise ValueError(

@@ -44,9 +44,16 @@ class Bars:
         """The first bar opening at or after ``when`` (len(self) when none does)."""
         return int(np.searchsorted(self.ts, to_ns(when), side="left"))
 
-    def closed_by(self, as_of: datetime) -> int:
-        """The newest bar closed at ``as_of`` (-1 when none is)."""
-        return int(np.searchsorted(self.ts + self.bar_ns, to_ns(as_of), side="right")) - 1
+    def closes_before(self, t: int) -> np.ndarray:
+        """Each symbol's close of its newest row before bar ``t`` known at bar ``t``'s close
+        (NaN where it has none): the marks an account carries into bar ``t``."""
+        as_of = self.ts[t] + self.bar_ns if len(self.ts) else 0
+        marks = np.full(len(self.symbols), np.nan)
+        for k in range(len(self.symbols)):
+            known = np.flatnonzero(self.avail[:t, k] <= as_of)
+            if len(known):
+                marks[k] = self.market[known[-1], k, core.CLOSE]
+        return marks
 
 
 def bars_from_rows(

@@ -803,10 +803,6 @@ class Book:
             self.equity,
         )
 
-    @property
-    def cash(self) -> float:
-        return float(self.account[A_CASH] + self.account[A_CASH_COMP])
-
     def add_order(self, symbol: int, bar: int, signed_amount: float, volatility: float) -> int:
         """Put an order decided at ``bar`` (from the warehouse) on the book; returns its number."""
         o = int(self.counts[0])

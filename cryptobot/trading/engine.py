@@ -204,7 +204,7 @@ class Trader:
                 targets[t, k] = decision.target
 
         book, orders_on_book = self._book(state, bars, t)
-        rules = self._rules()
+        rules, spread_sources = self._rules()
         decided = np.zeros((len(self.symbols), core.N_DECISION))
         checks = np.full((len(self.symbols), core.N_CHECKS, 3), np.nan)
         rows = np.zeros(self.settings.trading.correlation_window + 1, dtype=np.int64)
@@ -249,7 +249,10 @@ class Trader:
         )
         for k, symbol in enumerate(self.symbols):
             if symbol in decisions and decisions[symbol].decided:
-                self._audit(decisions[symbol], decided[k], checks[k], point, rules[k], as_of)
+                self._audit(
+                    decisions[symbol], decided[k], checks[k], point, rules[k],
+                    spread_sources[k], as_of,
+                )  # fmt: skip
         result.decide_seconds = time.perf_counter() - t_decide
 
         ordered = list(decisions.values())
@@ -455,18 +458,22 @@ class Trader:
 
     # -- the core's inputs and outputs --------------------------------------------------------
 
-    def _rules(self) -> np.ndarray:
+    def _rules(self) -> tuple[np.ndarray, list[str]]:
+        """Each market's rules and spread for the core, and where each spread came from (one
+        quote per symbol and step: a live broker asks the exchange for it)."""
         rules = np.zeros((len(self.symbols), core.N_RULES))
+        sources = []
         for k, symbol in enumerate(self.symbols):
             market = self.broker.rules(symbol)
-            spread, _ = self.broker.spread(symbol)
+            spread, source = self.broker.spread(symbol)
             rules[k] = (
                 market.amount_step,
                 market.min_amount,
                 market.min_cost,
                 np.nan if spread is None else spread,
             )
-        return rules
+            sources.append(source)
+        return rules, sources
 
     def _book(self, state: _State, bars: Bars, t: int) -> tuple[core.Book, dict[int, Order]]:
         """The account as the core holds it: cash, positions with their newest marks, the
@@ -477,12 +484,8 @@ class Trader:
             state.cash,
             capacity=len(state.open_orders) + len(self.symbols) + 1,
         )
-        book.account[core.A_CASH] = state.cash
-        as_of_ns = bars.ts[t] + bars.bar_ns
+        book.positions[:, core.S_MARK] = bars.closes_before(t)
         for k, symbol in enumerate(self.symbols):
-            known = np.flatnonzero(bars.avail[:t, k] <= as_of_ns)
-            if len(known):
-                book.positions[k, core.S_MARK] = bars.market[known[-1], k, core.CLOSE]
             position = state.positions.get(symbol)
             if position is not None:
                 book.positions[k, core.S_AMOUNT] = position.amount
@@ -491,7 +494,7 @@ class Trader:
                 )
                 book.positions[k, core.S_REALIZED] = position.realized_pnl
                 book.positions[k, core.S_FEES] = position.fees
-                if not len(known) and position.last_price is not None:
+                if np.isnan(book.positions[k, core.S_MARK]) and position.last_price is not None:
                     book.positions[k, core.S_MARK] = position.last_price
         if state.previous is not None:
             book.set_previous(
@@ -579,7 +582,7 @@ class Trader:
             )
         return out
 
-    def _audit(self, decision, decided, checks, point, rules, as_of) -> None:
+    def _audit(self, decision, decided, checks, point, rules, spread_source, as_of) -> None:
         """Complete the audit row (and make the order) from what the core decided."""
         row = decision.row
         symbol = row["symbol"]
@@ -596,7 +599,7 @@ class Trader:
             self.settings.risk,
             price,
             wanted,
-            self.broker.spread(symbol)[1],
+            spread_source,
         )
         failed = ", ".join(c.name for c in described if not c.passed)
         row.update(
