@@ -456,6 +456,7 @@ def _print_training(summary: dict) -> None:
                 title=f"roadmap targets: {summary['challenger']} on the holdout",
             )
         )
+    _print_held_back(summary.get("held_back") or {})
     style = "green" if summary["promoted"] else "yellow"
     label = "gate (that run)" if summary.get("unchanged") else "gate"
     console.print(f"[{style}]{label}:[/{style}] {summary['decision']}", highlight=False)
@@ -843,6 +844,7 @@ def _print_backtest(summary: dict) -> None:
         "and risk limits)",
     )
     console.print(table)
+    _print_held_back(summary["metrics"])
     console.print(
         rows_table(
             ["metric", "roadmap target", "measured", "met"],
@@ -883,6 +885,36 @@ def _print_backtest(summary: dict) -> None:
     console.print(
         f"{stored}; engine {summary['engine_seconds']:.3f} s, all {summary['seconds']:.1f} s",
         highlight=False,
+    )
+
+
+def _print_held_back(metrics: dict) -> None:
+    """What kept the strategy's decisions from trading, when anything did."""
+    held = {
+        "below the market's minimum amount": metrics.get("held_min_amount") or 0,
+        "below the market's minimum notional": metrics.get("held_min_notional") or 0,
+    }
+    blocked = {
+        key.removeprefix("blocked_by_"): value
+        for key, value in metrics.items()
+        if key.startswith("blocked_by_") and value
+    }
+    if not any(held.values()) and not blocked:
+        return
+    parts = [f"{n:,.0f} held back {why}" for why, n in held.items() if n]
+    if blocked:
+        parts.append(
+            f"{metrics.get('blocked') or 0:,.0f} blocked by risk checks ("
+            + ", ".join(
+                f"{name} {n:,.0f}" for name, n in sorted(blocked.items(), key=lambda i: -i[1])
+            )
+            + ")"
+        )
+    console.print(
+        "decisions that did not trade: " + "; ".join(parts) + ". Limits and minimums are in "
+        "the quote currency of the symbols.",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -947,6 +947,12 @@ def summarize(result: TargetResult) -> dict[str, Any]:
         ]
         if challenger_eval
         else [],
+        # what kept the challenger's holdout decisions from trading (blocks, market minimums)
+        "held_back": {
+            k: int(v)
+            for k, v in (challenger_eval.holdout_metrics if challenger_eval else {}).items()
+            if k.startswith(("blocked", "held_"))
+        },
         "experiment_id": result.experiment_id,
         "unchanged": False,
     }

@@ -230,6 +230,7 @@ def run_backtest(
     book = core.Book(len(bars), len(symbols), capital)
     book.positions[:, core.S_MARK] = bars.closes_before(first)
     actions = np.zeros((len(bars), len(symbols)), dtype=np.int8)
+    tally = np.zeros(core.N_REASONS + core.N_CHECKS, dtype=np.int64)
     started = time.perf_counter()
     core.run_bars(
         first,
@@ -242,6 +243,7 @@ def run_backtest(
         params,
         *book.state(),
         actions,
+        tally,
     )
     seconds = time.perf_counter() - started
     equity, orders, fills = _frames(book, bars, first, last)
@@ -260,6 +262,13 @@ def run_backtest(
         final_marks=final_marks,
     )
     trips = round_trips(fills, final_marks)
+    # why decisions did not trade: orders held back by the market's minimums, and each check
+    # that blocked new risk (a run that never trades says why, e.g. limits in another currency)
+    metrics["held_min_amount"] = int(tally[core.R_MIN_AMOUNT])
+    metrics["held_min_notional"] = int(tally[core.R_MIN_COST])
+    metrics["blocked"] = int(tally[core.R_BLOCKED])
+    for i, name in enumerate(core.CHECK_NAMES):
+        metrics[f"blocked_by_{name}"] = int(tally[core.N_REASONS + i])
     used = {
         "risk": settings.risk.model_dump(),
         "trading": {

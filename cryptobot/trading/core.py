@@ -128,6 +128,18 @@ ACTIONS = ("skip", "hold", "blocked", "order")
     R_FLIP_CLOSING,
     R_ORDER,
 ) = range(8)
+N_REASONS = 8
+#: what a backtest's ``tally`` counts: each reason code, then each check that blocked a decision
+REASON_NAMES = (
+    "no decision",
+    "at target",
+    "within the rebalance band",
+    "below the market's minimum amount",
+    "below the market's minimum notional",
+    "blocked by a risk check",
+    "flip blocked: closing only",
+    "order",
+)
 D_ACTION, D_REASON, D_CURRENT, D_WANTED, D_DELTA, D_PRICE, D_ORDER = range(7)
 N_DECISION = 7
 
@@ -447,6 +459,7 @@ def step_bars(
     rows,
     scratch,
     actions,
+    tally=None,
 ) -> None:
     """Everything that happens at each bar close ``first..last`` (see the module docstring),
     oldest first: one bar for the trading flow's step, every bar of a window for a backtest.
@@ -455,7 +468,8 @@ def step_bars(
     ``orders[i]``: (symbol, decision bar, signed amount, volatility at the decision, next bar
     to look for its fill); ``order_state[i]``: 0 open, 1 filled. ``counts``: [orders, fills,
     first open order]. ``decisions[k]`` and (with ``audit``, or when they decided) ``checks[k]``
-    describe the last bar's decision per symbol; ``actions[t, k]`` keeps what each decision did.
+    describe the last bar's decision per symbol; ``actions[t, k]`` keeps what each decision did;
+    ``tally`` (optional, ``N_REASONS + N_CHECKS`` counts) adds up why, and which checks blocked.
     """
     n_symbols = market.shape[1]
     bar = int(params[P_BAR_NS])
@@ -642,6 +656,12 @@ def step_bars(
             decisions[k, D_ORDER] = o
         for k in range(n_symbols):
             actions[t, k] = decisions[k, D_ACTION]
+            if tally is not None:
+                tally[int(decisions[k, D_REASON])] += 1
+                if decisions[k, D_ACTION] == BLOCKED:  # its checks ran on this bar
+                    for i in range(N_CHECKS):
+                        if checks[k, i, PASSED] == 0.0:
+                            tally[N_REASONS + i] += 1
 
 
 @njit(cache=True)
@@ -662,9 +682,10 @@ def run_bars(
     counts,
     equity,
     actions,
+    tally=None,
 ) -> None:
     """:func:`step_bars` over every bar ``first..last`` (inclusive), oldest first: a backtest.
-    ``actions[t, k]`` keeps what each decision did."""
+    ``actions[t, k]`` keeps what each decision did, ``tally`` counts why."""
     n_symbols = market.shape[1]
     decisions = np.zeros((n_symbols, N_DECISION))
     checks = np.zeros((n_symbols, N_CHECKS, 3))
@@ -693,6 +714,7 @@ def run_bars(
         rows,
         scratch,
         actions,
+        tally,
     )
 
 

@@ -266,3 +266,20 @@ def test_nothing_after_a_bar_changes_what_happened_up_to_it():
     n = int(decided_by_cut.sum())
     np.testing.assert_array_equal(full.orders[:n, :4], changed.orders[:n, :4])
     assert n > 20
+
+
+def test_a_backtest_tally_says_why_decisions_did_not_trade():
+    ts, avail, market = world(bars=60, volume=100.0)  # far too thin for the liquidity minimum
+    targets = np.full((len(ts), 2), np.nan)
+    targets[30:, 0] = 1.0
+    book = core.Book(len(ts), 2, 10_000.0)
+    tally = np.zeros(core.N_REASONS + core.N_CHECKS, dtype=np.int64)
+    core.run_bars(
+        0, 59, ts, avail, market, targets, RULES, params(), *book.state(),
+        np.zeros((len(ts), 2), np.int8), tally,
+    )  # fmt: skip
+    liquidity = core.N_REASONS + core.CHECK_NAMES.index("liquidity_minimum")
+    assert book.counts[0] == 0
+    assert tally[core.R_BLOCKED] == 30 and tally[liquidity] == 30
+    assert tally[core.R_NONE] == 60 * 2 - 30  # the bars and symbols without a target
+    assert tally.sum() - tally[liquidity] == 60 * 2  # one reason per decision
