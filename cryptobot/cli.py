@@ -329,12 +329,25 @@ def sql(
     output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = (
         OutputFormat.table
     ),
+    allow_files: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Let the query read files under this directory (read_csv, read_parquet, ...); "
+            "without it the query reads only the warehouse.",
+        ),
+    ] = None,
 ) -> None:
-    """Run a read-only query on the warehouse and print the result."""
+    """Run a read-only query on the warehouse and print the result.
+
+    One statement that reads. The connection is confined to the warehouse: no other file
+    (`read_csv('/etc/passwd')` is refused), no URL, no extension installed or loaded, no setting
+    changed. `--allow-files DIR` lets it read files under DIR, e.g.
+    `cryptobot sql "select count(*) from read_csv('data/raw/*.csv')" --allow-files data/raw`."""
     from cryptobot.query import run_query
     from cryptobot.render import rows_table
 
-    result = _run(run_query, load_settings(), query, limit=limit)
+    result = _run(run_query, load_settings(), query, limit=limit, allow_files=allow_files)
     if output is OutputFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -109,13 +110,20 @@ def _check_reads(con: duckdb.DuckDBPyConnection, statement: Any) -> None:
         _check_reads(con, inner[0])
 
 
-def run_query(settings: Settings, query: str, *, limit: int = 100) -> QueryResult:
-    """Run one reading statement on a read-only connection; at most ``limit`` rows are fetched."""
+def run_query(
+    settings: Settings, query: str, *, limit: int = 100, allow_files: Path | None = None
+) -> QueryResult:
+    """Run one reading statement on a read-only connection; at most ``limit`` rows are fetched.
+
+    The connection reads nothing outside the warehouse (no file, no URL, no extension install)
+    unless ``allow_files`` names a directory whose files it may read."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise CryptobotError(f"limit must be a whole number >= 1, got {limit!r}")
     if not query.strip():
         raise CryptobotError(f"empty query: pass a SQL statement, {_EXAMPLE}")
-    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+    with read_connection(
+        settings.warehouse, timeout=settings.write_lock_timeout, allow_files=allow_files
+    ) as con:
         statements = _statements(con, query)
         if not statements:
             raise CryptobotError(f"the query holds no SQL statement (only comments?): {_EXAMPLE}")
@@ -129,11 +137,16 @@ def run_query(settings: Settings, query: str, *, limit: int = 100) -> QueryResul
         try:
             cursor = con.execute(query)
         except duckdb.Error as exc:
-            hint = (
-                " The warehouse is opened read-only here: write through the flows."
-                if "read-only" in str(exc).lower()
-                else ""
-            )
+            if "read-only" in str(exc).lower():
+                hint = " The warehouse is opened read-only here: write through the flows."
+            elif isinstance(exc, duckdb.PermissionException):
+                hint = (
+                    " `cryptobot sql` reads only the warehouse: no other file, URL or extension"
+                    + (f" (files only under {allow_files})" if allow_files else "")
+                    + ". To query files of a directory, pass --allow-files DIR."
+                )
+            else:
+                hint = ""
             raise CryptobotError(f"query failed: {exc}.{hint}") from None
         if cursor.description is None:
             return QueryResult(columns=[], rows=[], truncated=False, limit=limit)

@@ -15,6 +15,7 @@ casts between ``timestamp`` and ``timestamptz``.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -70,13 +71,39 @@ def _check_is_database_file(path: Path) -> None:
         )
 
 
-def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+def _harden(con: duckdb.DuckDBPyConnection, allow_files: Path | None) -> None:
+    """Confine a read-only connection to the warehouse: no file outside it (``read_csv('/etc/
+    passwd')``, ``read_text('.env')``, ``COPY ... TO``, ``ATTACH``), no network, no extension
+    installed or auto-loaded; then lock the configuration so a query cannot ``SET`` it back.
+    ``allow_files``: a directory whose files may be read (and nothing outside it).
+
+    DuckDB shares one database instance between connections of a process to the same file; a
+    second read connection finds the first one's locked, confined configuration and keeps it."""
+    locked = con.execute("select current_setting('lock_configuration')").fetchone()[0]
+    if locked:
+        return
+    con.execute(_SESSION_SETTINGS)
+    if allow_files is not None:
+        folder = Path(allow_files).expanduser().resolve()
+        if not folder.is_dir():
+            raise WarehouseError(f"--allow-files {allow_files}: not a directory")
+        con.execute("set allowed_directories = ?", [[str(folder) + os.sep]])
+    con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
+
+
+def _connect(
+    path: Path, *, read_only: bool, timeout: float, allow_files: Path | None = None
+) -> duckdb.DuckDBPyConnection:
     _check_is_database_file(path)
     deadline = time.monotonic() + timeout
     delay = 0.01
+    config: dict = {"threads": 2}
+    if read_only:  # no extension fetched or loaded behind a query's back
+        config |= {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config={"threads": 2})
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
@@ -91,10 +118,16 @@ def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyC
             delay = min(delay * 2, 0.5)
             continue
         try:
-            con.execute(_SESSION_SETTINGS)
+            if read_only:
+                _harden(con, allow_files)
+            else:
+                con.execute(_SESSION_SETTINGS)
         except duckdb.Error as exc:
             con.close()
             raise WarehouseError(f"cannot configure warehouse {path}: {exc}") from exc
+        except BaseException:
+            con.close()
+            raise
         return con
 
 
@@ -172,20 +205,24 @@ def write_connection(path: Path, *, timeout: float = 120.0) -> Iterator[duckdb.D
 
 
 @contextmanager
-def read_connection(path: Path, *, timeout: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection; waits (bounded) while a writer holds the file."""
+def read_connection(
+    path: Path, *, timeout: float = 120.0, allow_files: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection confined to the warehouse (no other file, no network, no
+    extension install: :func:`_harden`; ``allow_files``: a directory it may read files under);
+    waits (bounded) while a writer holds the file."""
     path = Path(path)
     if not path.exists():
         raise WarehouseError(
             f"no warehouse at {path}: run `cryptobot ingest` first (or set CRYPTOBOT_WAREHOUSE)"
         )
-    con = _connect(path, read_only=True, timeout=timeout)
+    con = _connect(path, read_only=True, timeout=timeout, allow_files=allow_files)
     try:
         if not schema_is_current(con):
             con.close()
             with write_connection(path, timeout=timeout):
                 pass
-            con = _connect(path, read_only=True, timeout=timeout)
+            con = _connect(path, read_only=True, timeout=timeout, allow_files=allow_files)
         yield con
     finally:
         con.close()

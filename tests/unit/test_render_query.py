@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cryptobot.config import Settings
@@ -135,6 +136,61 @@ def test_empty_queries_are_refused(warehouse: Settings, query: str):
 def test_syntax_error_is_a_clear_error(warehouse: Settings):
     with pytest.raises(CryptobotError, match="query failed: Parser Error"):
         run_query(warehouse, "selec 1")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "select * from read_csv('{secret}')",
+        "select * from read_text('{secret}')",
+        "select * from read_blob('{secret}')",
+        "select * from glob('{folder}/*')",
+        "select * from read_csv('{folder}/../outside/secret.csv')",
+        "select * from read_parquet('https://example.com/data.parquet')",
+        "select * from read_text('/etc/passwd')",
+    ],
+)
+def test_files_and_urls_outside_the_warehouse_are_refused(
+    warehouse: Settings, tmp_path: Path, template: str
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.csv"
+    secret.write_text("key\nsk-live-0123456789\n")
+    query = template.format(secret=secret, folder=tmp_path / "allowed")
+    with pytest.raises(CryptobotError, match="reads only the warehouse") as raised:
+        run_query(warehouse, query)
+    assert "sk-live" not in str(raised.value)
+
+
+def test_allow_files_reads_under_that_directory_only(warehouse: Settings, tmp_path: Path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "bars.csv").write_text("close\n1.5\n2.5\n")
+    (tmp_path / "secret.csv").write_text("key\nsk-live-0123456789\n")
+    result = run_query(
+        warehouse, f"select sum(close) from read_csv('{allowed}/bars.csv')", allow_files=allowed
+    )
+    assert result.rows == [(4.0,)]
+    for query in (
+        f"select * from read_csv('{tmp_path}/secret.csv')",
+        f"select * from read_csv('{allowed}/../secret.csv')",
+    ):
+        with pytest.raises(CryptobotError, match=f"files only under {allowed}"):
+            run_query(warehouse, query, allow_files=allowed)
+
+
+def test_a_query_cannot_switch_the_confinement_off(warehouse: Settings):
+    with read_connection(warehouse.warehouse) as con:
+        for statement in ("set enable_external_access = true", "set allowed_directories = ['/']"):
+            with pytest.raises(duckdb.Error, match="locked"):
+                con.execute(statement)
+        assert con.execute("select current_setting('TimeZone')").fetchone() == ("UTC",)
+
+
+def test_allow_files_must_be_a_directory(warehouse: Settings, tmp_path: Path):
+    with pytest.raises(CryptobotError, match="not a directory"):
+        run_query(warehouse, "select 1", allow_files=tmp_path / "missing")
 
 
 # --------------------------------------------------------------------------- render
