@@ -97,7 +97,16 @@ def main(
     warehouse: Annotated[
         Path | None,
         typer.Option(
-            help="DuckDB warehouse file (default data/warehouse.duckdb; env CRYPTOBOT_WAREHOUSE)."
+            help="DuckDB warehouse file (default data/warehouse.duckdb; env CRYPTOBOT_WAREHOUSE). "
+            "MLflow, artifacts and reports then live beside it: in its folder for a file named "
+            "warehouse.duckdb, else in <folder>/<file stem>/."
+        ),
+    ] = None,
+    mlflow_tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking and registry store (default sqlite:///<data dir>/mlflow.db; "
+            "env CRYPTOBOT_MLFLOW_TRACKING_URI, else MLflow's own MLFLOW_TRACKING_URI)."
         ),
     ] = None,
     version: Annotated[
@@ -106,6 +115,8 @@ def main(
 ) -> None:
     if warehouse is not None:
         os.environ["CRYPTOBOT_WAREHOUSE"] = str(warehouse.resolve())
+    if mlflow_tracking_uri is not None:
+        os.environ["CRYPTOBOT_MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
     if not sys.stdout.isatty():  # Rich reads COLUMNS when it prints
         os.environ.setdefault("COLUMNS", PIPE_COLUMNS)
     try:

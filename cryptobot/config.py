@@ -1,6 +1,7 @@
 """All configuration, in one place.
 
-Precedence (lowest first): the defaults below < a TOML config file < environment variables.
+Precedence (lowest first): the defaults below < a TOML config file < a ``.env`` file in the working
+directory < environment variables.
 The config file is ``cryptobot.toml`` in the working directory, or the path in ``CRYPTOBOT_CONFIG``.
 Environment variables use the prefix ``CRYPTOBOT_`` and ``__`` for nesting, e.g.
 ``CRYPTOBOT_WAREHOUSE=/tmp/w.duckdb``, ``CRYPTOBOT_SYMBOLS=BTC/USDT,ETH/USDT`` (or a JSON list,
@@ -48,6 +49,12 @@ from cryptobot.timeframes import timeframe_seconds
 #: The checkout this package lives in; default paths are relative to it, not to the shell's cwd.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE_ENV = "CRYPTOBOT_CONFIG"
+#: runtime state (warehouse, MLflow, reports) when neither CRYPTOBOT_DATA_DIR nor _WAREHOUSE is set
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+#: secrets and settings may also come from this file in the working directory (kept out of git)
+DOTENV_FILE = ".env"
+#: a configuration error never shows the value of a setting whose name contains one of these
+_SECRET_WORDS = ("key", "secret", "token", "passphrase", "password")
 #: the exchange id the built-in simulated market is stored under
 SIMULATOR_EXCHANGE = "simulator"
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT"]
@@ -117,7 +124,7 @@ def _split_list(value: Any) -> Any:
 class RiskLimits(BaseModel):
     """Hard limits the trading flow enforces before any order (fractions of equity unless noted)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -144,7 +151,7 @@ class RiskLimits(BaseModel):
 class SimulatorSettings(BaseModel):
     """The built-in simulated market (the default, offline source)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seed: int = 42
     days: int = Field(730, gt=0, le=3660)
@@ -172,7 +179,7 @@ class TrainingSettings(BaseModel):
     """Walk-forward training and the promotion gate (``cryptobot train``). What trading a
     model's predictions earns is measured with the trading settings (strategy, costs, limits)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     families: list[str] = Field(
         default_factory=lambda: ["persistence", "always_up", "zero_return", "xgboost", "lstm"],
@@ -204,7 +211,7 @@ class TrainingSettings(BaseModel):
 class TradingSettings(BaseModel):
     """The trading flow (``cryptobot trade``): strategy, account and the paper broker's costs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["paper", "live"] = Field(
         "paper",
@@ -235,12 +242,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRYPTOBOT_",
         env_nested_delimiter="__",
+        env_file=DOTENV_FILE,
+        env_file_encoding="utf-8",
+        dotenv_filtering="match_prefix",  # other tools' variables in .env are theirs
         extra="forbid",
         validate_default=True,
+        allow_inf_nan=False,
     )
 
-    warehouse: Path = Field(PROJECT_ROOT / "data" / "warehouse.duckdb")
-    data_dir: Path = Field(PROJECT_ROOT / "data")
+    #: the DuckDB file; default ``<data_dir>/warehouse.duckdb``
+    warehouse: Path = Field(DEFAULT_DATA_DIR / "warehouse.duckdb")
+    #: every other piece of runtime state (MLflow store and artifacts, reports, downloads);
+    #: default: derived from ``warehouse`` (:meth:`_one_base_directory`)
+    data_dir: Path = Field(DEFAULT_DATA_DIR)
     dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt_project")
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     timeframes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["1h"])
@@ -270,8 +284,29 @@ class Settings(BaseSettings):
 
     @property
     def tracking_uri(self) -> str:
-        """Where MLflow runs and registered models live."""
-        return self.mlflow_tracking_uri or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+        """Where MLflow runs and registered models live: ``--mlflow-tracking-uri`` (which sets
+        ``CRYPTOBOT_MLFLOW_TRACKING_URI``) > ``CRYPTOBOT_MLFLOW_TRACKING_URI`` > MLflow's own
+        ``MLFLOW_TRACKING_URI`` > ``sqlite:///<data_dir>/mlflow.db``."""
+        return (
+            self.mlflow_tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+        )
+
+    @model_validator(mode="after")
+    def _one_base_directory(self) -> Settings:
+        """All runtime state derives from one place, so two warehouses never share a model
+        registry: with only ``data_dir`` set, the warehouse is ``<data_dir>/warehouse.duckdb``;
+        with only ``warehouse`` set, ``data_dir`` is its folder when the file is named
+        ``warehouse.duckdb``, else ``<folder>/<file stem>/`` (``/x/test.duckdb`` keeps MLflow,
+        artifacts and reports in ``/x/test/``)."""
+        chosen = self.model_fields_set
+        if "data_dir" in chosen and "warehouse" not in chosen:
+            self.warehouse = self.data_dir / "warehouse.duckdb"
+        elif "warehouse" in chosen and "data_dir" not in chosen:
+            folder, name = self.warehouse.parent, self.warehouse
+            self.data_dir = folder if name.name == "warehouse.duckdb" else folder / name.stem
+        return self
 
     @property
     def reports_dir(self) -> Path:
@@ -327,7 +362,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         config_file = config_file_path()
         if config_file is not None:
             try:
@@ -383,6 +418,17 @@ def config_file_path() -> Path | None:
     return default if default.is_file() else None
 
 
+def _shown_input(field: str, error: Mapping[str, Any]) -> str:
+    """What a configuration error says about the bad value: the value itself, except for a
+    secret (or an unknown name, which may be a mistyped secret), whose value is never echoed."""
+    value = error.get("input")
+    secret = any(word in field.lower() for word in _SECRET_WORDS)
+    if secret or error.get("type") == "extra_forbidden":
+        size = len(value) if isinstance(value, str) else None
+        return f"value hidden, {size} characters" if size is not None else "value hidden"
+    return f"got {value!r}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one message naming each bad field."""
     _check_env_names(os.environ)
@@ -392,9 +438,11 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "(settings)"
-            problems.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+            problems.append(f"{field}: {error['msg']} ({_shown_input(field, error)})")
         where = config_file_path()
         origin = f"config file {where}, " if where else ""
+        if Path(DOTENV_FILE).is_file():
+            origin += f"{Path(DOTENV_FILE).resolve()}, "
         raise ConfigError(
             "invalid configuration: "
             + "; ".join(problems)

@@ -21,7 +21,7 @@ from cryptobot.config import Settings  # noqa: E402
 def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     """No test reads the developer's cryptobot.toml or CRYPTOBOT_* variables."""
     for name in list(os.environ):
-        if name.startswith("CRYPTOBOT_"):
+        if name.startswith("CRYPTOBOT_") or name == "MLFLOW_TRACKING_URI":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -220,3 +222,117 @@ def test_simulator_end_in_the_past_is_accepted(monkeypatch):
     past = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(minutes=5)
     monkeypatch.setenv("CRYPTOBOT_SIMULATOR__END", past.isoformat())
     assert load_settings().simulator.end == past
+
+
+# ------------------------------------------------------------------ issue 15: conventions
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CRYPTOBOT_TRADING__INITIAL_CAPITAL", "inf"),
+        ("CRYPTOBOT_TRADING__INITIAL_CAPITAL", "nan"),
+        ("CRYPTOBOT_RISK__MAX_DRAWDOWN", "NaN"),
+        ("CRYPTOBOT_WRITE_LOCK_TIMEOUT", "Infinity"),
+        ("CRYPTOBOT_TRAINING__DSR_THRESHOLD", "-inf"),
+    ],
+)
+def test_non_finite_numbers_are_refused_for_every_numeric_setting(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    field = variable.removeprefix("CRYPTOBOT_").lower().replace("__", ".")
+    with pytest.raises(ConfigError, match=rf"{re.escape(field)}: .*finite"):
+        load_settings()
+
+
+def test_a_secret_value_is_never_echoed_in_a_configuration_error(monkeypatch, tmp_path: Path):
+    (tmp_path / "cryptobot.toml").write_text('exchange_api_kee = "sk-live-0123456789abcdef"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "exchange_api_kee" in str(raised.value)
+    assert "sk-live-0123456789abcdef" not in str(raised.value)
+    assert "value hidden" in str(raised.value)
+
+
+def test_dotenv_in_the_working_directory_is_read_below_the_environment(monkeypatch, tmp_path: Path):
+    (tmp_path / ".env").write_text(
+        "CRYPTOBOT_EXCHANGE_API_KEY=from-dotenv-key\n"
+        "CRYPTOBOT_EXCHANGE=kraken\n"
+        "OTHER_TOOL_SETTING=ignored\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.exchange_api_key.get_secret_value() == "from-dotenv-key"
+    assert settings.exchange == "kraken"
+    monkeypatch.setenv("CRYPTOBOT_EXCHANGE", "binance")
+    assert load_settings().exchange == "binance"
+
+
+def test_a_mistyped_name_in_dotenv_is_refused(monkeypatch, tmp_path: Path):
+    (tmp_path / ".env").write_text("CRYPTOBOT_EXCHANG=kraken\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"exchang: Extra inputs .*\.env"):
+        load_settings()
+
+
+def test_mlflow_tracking_uri_precedence(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("CRYPTOBOT_DATA_DIR", str(tmp_path))
+    assert load_settings().tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
+    assert load_settings().tracking_uri == "http://127.0.0.1:5001"
+    monkeypatch.setenv("CRYPTOBOT_MLFLOW_TRACKING_URI", "sqlite:////tmp/other.db")
+    assert load_settings().tracking_uri == "sqlite:////tmp/other.db"
+
+
+def test_cli_tracking_uri_option_wins(monkeypatch, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from cryptobot.cli import app
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
+    monkeypatch.setenv("CRYPTOBOT_MLFLOW_TRACKING_URI", "sqlite:////tmp/env.db")
+    monkeypatch.setattr("os.environ", dict(os.environ))  # the callback writes os.environ
+    result = CliRunner().invoke(
+        app, ["--mlflow-tracking-uri", "sqlite:////tmp/cli.db", "--version"]
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        app, ["--mlflow-tracking-uri", "sqlite:////tmp/cli.db", "status", "--help"]
+    )
+    assert result.exit_code == 0, result.output
+    assert os.environ["CRYPTOBOT_MLFLOW_TRACKING_URI"] == "sqlite:////tmp/cli.db"
+    assert load_settings().tracking_uri == "sqlite:////tmp/cli.db"
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "data_dir"),
+    [
+        ("w/warehouse.duckdb", "w"),
+        ("w/experiment.duckdb", "w/experiment"),
+    ],
+)
+def test_runtime_state_derives_from_the_warehouse(monkeypatch, tmp_path, warehouse, data_dir):
+    monkeypatch.setenv("CRYPTOBOT_WAREHOUSE", str(tmp_path / warehouse))
+    settings = load_settings()
+    assert settings.data_dir == tmp_path / data_dir
+    assert settings.tracking_uri == f"sqlite:///{(tmp_path / data_dir).resolve() / 'mlflow.db'}"
+    assert settings.reports_dir == (tmp_path / data_dir).resolve() / "reports"
+    assert settings.mlflow_artifacts == (tmp_path / data_dir).resolve() / "mlartifacts"
+
+
+def test_two_warehouses_never_share_a_model_registry(monkeypatch, tmp_path: Path):
+    seen = set()
+    for name in ("a.duckdb", "b.duckdb", "warehouse.duckdb"):
+        monkeypatch.setenv("CRYPTOBOT_WAREHOUSE", str(tmp_path / name))
+        settings = load_settings()
+        seen.add((settings.tracking_uri, settings.mlflow_artifacts, settings.reports_dir))
+    assert len(seen) == 3
+
+
+def test_data_dir_alone_places_the_warehouse_in_it(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("CRYPTOBOT_DATA_DIR", str(tmp_path / "state"))
+    settings = load_settings()
+    assert settings.warehouse == tmp_path / "state" / "warehouse.duckdb"
+    monkeypatch.setenv("CRYPTOBOT_WAREHOUSE", str(tmp_path / "elsewhere.duckdb"))
+    both = load_settings()
+    assert (both.warehouse, both.data_dir) == (tmp_path / "elsewhere.duckdb", tmp_path / "state")
