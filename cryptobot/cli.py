@@ -47,31 +47,31 @@ err_console = Console(stderr=True)
 PIPE_COLUMNS = "120"
 
 
-def _fail(exc: CryptobotError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
+def _fail(exc: CryptobotError | str, exit_code: int | None = None) -> typer.Exit:
+    """Print an error's one-paragraph message (a JSON line with ``--log-format json``) and
+    return the exit to raise."""
+    from cryptobot import logs
 
-
-class _NoTracebackForKnownErrors(logging.Filter):
-    """Prefect logs a failed run's exception with its traceback; for the project's own errors
-    (a bad file, a rejected batch) the one-paragraph message is the whole story."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], CryptobotError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
+    code = exit_code if exit_code is not None else getattr(exc, "exit_code", 1)
+    if logs.current_format() == "json":
+        print(logs.error_line(str(exc), code), file=sys.stderr, flush=True)
+    else:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 def _run(call, *args, **kwargs):
-    """Run a flow (or any core call), turning project errors into a message and an exit code.
+    """Run a flow (or any core call), turning errors into a one-paragraph message and an exit
+    code; tracebacks go to the log at DEBUG only (``--log-level debug`` shows them).
 
     Without PREFECT_API_URL a flow runs on a temporary Prefect server started for this command
     and ended with it, however the command ends (`flows._server`)."""
-    known = _NoTracebackForKnownErrors()
-    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    from cryptobot.logs import RUN_LOGGERS, TRACEBACK_LOGGER, TracebacksAtDebug
+
+    at_debug = TracebacksAtDebug()
+    loggers = [logging.getLogger(name) for name in RUN_LOGGERS]
     for logger in loggers:
-        logger.addFilter(known)
+        logger.addFilter(at_debug)
     try:
         if type(call).__name__ == "Flow":  # a flow: on a server that dies with this process
             from flows._server import temporary_server
@@ -81,15 +81,35 @@ def _run(call, *args, **kwargs):
         return call(*args, **kwargs)
     except CryptobotError as exc:
         raise _fail(exc) from None
+    except Exception as exc:  # a bug, not bad input: say what, keep the traceback for debug
+        logging.getLogger(TRACEBACK_LOGGER).debug("unexpected error", exc_info=exc)
+        raise _fail(
+            f"unexpected {type(exc).__name__}: {exc}. This is a bug in cryptobot, not in your "
+            "input: run the command again with `cryptobot --log-level debug ...` for the "
+            "traceback, and report it with that output.",
+            1,
+        ) from None
     finally:
         for logger in loggers:
-            logger.removeFilter(known)
+            logger.removeFilter(at_debug)
 
 
 def _version(value: bool) -> None:
     if value:
         console.print(f"cryptobot {__version__}")
         raise typer.Exit()
+
+
+class LogFormatName(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevelName(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 @app.callback()
@@ -109,6 +129,20 @@ def main(
             "env CRYPTOBOT_MLFLOW_TRACKING_URI, else MLflow's own MLFLOW_TRACKING_URI)."
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormatName | None,
+        typer.Option(
+            help="text (default) or json: one JSON object per log line with time, level, flow, "
+            "flow run id, task, target and message (env CRYPTOBOT_LOG_FORMAT)."
+        ),
+    ] = None,
+    log_level: Annotated[
+        LogLevelName | None,
+        typer.Option(
+            help="The project's log level (default INFO; env CRYPTOBOT_LOG_LEVEL); DEBUG also "
+            "logs the traceback of an error."
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
@@ -119,10 +153,17 @@ def main(
         os.environ["CRYPTOBOT_MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
     if not sys.stdout.isatty():  # Rich reads COLUMNS when it prints
         os.environ.setdefault("COLUMNS", PIPE_COLUMNS)
+    chosen = (("CRYPTOBOT_LOG_FORMAT", log_format), ("CRYPTOBOT_LOG_LEVEL", log_level))
+    for variable, value in chosen:
+        if value is not None:  # flows in this process read the settings too
+            os.environ[variable] = value.value
     try:
-        load_settings()  # invalid configuration fails here, naming the field
+        settings = load_settings()  # invalid configuration fails here, naming the field
     except CryptobotError as exc:
         raise _fail(exc) from None
+    from cryptobot import logs
+
+    logs.configure(settings.log_format, settings.log_level)
 
 
 class Source(StrEnum):

@@ -275,6 +275,10 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     #: seconds a writer waits for another process's write lock before giving up
     write_lock_timeout: float = Field(120.0, gt=0)
+    #: "text" (Prefect's human lines) or "json" (one JSON object per line, cryptobot.logs)
+    log_format: Literal["text", "json"] = "text"
+    #: the project's log level; DEBUG also shows the tracebacks of errors
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
     def market_exchange(self) -> str:
@@ -317,6 +321,13 @@ class Settings(BaseSettings):
     def mlflow_artifacts(self) -> Path:
         """Where run artifacts (models, predictions, plans) are stored."""
         return self.data_dir.resolve() / "mlartifacts"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case(cls, value: Any, info) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("symbols", "timeframes", mode="before")
     @classmethod

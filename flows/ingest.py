@@ -10,6 +10,7 @@ from prefect import flow, task
 from cryptobot.config import load_settings
 from cryptobot.errors import CryptobotError, SourceError
 from cryptobot.ingest import IngestReport, ingest_ccxt_series, ingest_simulator
+from cryptobot.logs import log_target
 from flows._common import progress, retry_unless_known, warehouse_writes
 
 
@@ -34,7 +35,7 @@ def simulate_market_task(
 def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetime | None) -> dict:
     """One series, page by page; the ccxt source itself retries network errors with back-off,
     and the task retries once more a minute later (it resumes from the stored cursor)."""
-    with warehouse_writes():
+    with log_target(f"{exchange}.{symbol}.{timeframe}"), warehouse_writes():
         report = ingest_ccxt_series(
             load_settings(),
             exchange=exchange,

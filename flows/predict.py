@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import flow, task
 
 from cryptobot.config import load_settings
+from cryptobot.logs import log_target
 from flows._common import progress, warehouse_writes
 from models.dataset import Target, configured_targets
 from models.predictions import predict_latest, resolve_outcomes
@@ -13,7 +14,7 @@ from models.predictions import predict_latest, resolve_outcomes
 
 @task(name="predict-target")
 def predict_target_task(target: Target, bars: int) -> dict:
-    with warehouse_writes():
+    with log_target(target.name), warehouse_writes():
         result = predict_latest(load_settings(), target, bars=bars)
     log = progress()
     if result.version is None:

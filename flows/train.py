@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import flow, task
 
 from cryptobot.config import load_settings
+from cryptobot.logs import log_target
 from flows._common import progress
 from models.dataset import Target, configured_targets
 from models.train import summarize, train_target
@@ -15,14 +16,15 @@ from models.train import summarize, train_target
 def train_target_task(
     target: Target, families: list[str] | None, folds: int | None, retrain: bool = False
 ) -> dict:
-    result = train_target(
-        load_settings(),
-        target,
-        families=families,
-        folds=folds,
-        log=progress(),
-        retrain=retrain,
-    )
+    with log_target(target.name):
+        result = train_target(
+            load_settings(),
+            target,
+            families=families,
+            folds=folds,
+            log=progress(),
+            retrain=retrain,
+        )
     return summarize(result)
 
 
