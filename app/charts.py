@@ -141,10 +141,10 @@ def candlesticks(frame: pd.DataFrame, *, bollinger: bool = True, height: int = 3
     color = when("datum.open <= datum.close", UP, DOWN)
     tooltip = [
         time_tooltip("open time (UTC)"),
-        field("open:Q", format=",.4f"),
-        field("high:Q", format=",.4f"),
-        field("low:Q", format=",.4f"),
-        field("close:Q", format=",.4f"),
+        field("open:Q", format=",.6~r"),
+        field("high:Q", format=",.6~r"),
+        field("low:Q", format=",.6~r"),
+        field("close:Q", format=",.6~r"),
         field("volume:Q", format=",.0f"),
         field("bars:Q", title="bars in candle"),
     ]
@@ -233,7 +233,7 @@ def macd(frame: pd.DataFrame, *, height: int = 170) -> Spec:
                 scale={"domain": ["macd", "macd_signal"], "range": [ACCENT, WARN]},
                 legend=top_legend(),
             ),
-            "tooltip": [time_tooltip(), field("line:N"), field("value:Q", format=",.4f")],
+            "tooltip": [time_tooltip(), field("line:N"), field("value:Q", format=",.6~r")],
         },
     }
     return layer(frame, hist, lines, height=height)
@@ -507,8 +507,8 @@ def trades_on_candles(candles: pd.DataFrame, fills: pd.DataFrame, *, height: int
                 time_tooltip("filled at the open of (UTC)"),
                 field("side:N"),
                 field("amount:Q", format=",.6f"),
-                field("price:Q", format=",.4f"),
-                field("fee:Q", format=",.4f"),
+                field("price:Q", format=",.6~r"),
+                field("fee:Q", format=",.6~r"),
                 field("notional:Q", format=",.2f"),
             ],
         },

@@ -12,6 +12,7 @@ import streamlit as st
 from app import data
 from cryptobot.config import Settings, load_settings
 from cryptobot.errors import ConfigError
+from cryptobot.render import money_text, price_text
 
 #: the SIMULATED banner's background (amber); the browser test looks for this colour
 BANNER_RGB = (245, 158, 11)
@@ -85,9 +86,18 @@ def _missing(value: Any) -> bool:
 
 
 def money(value: Any, *, signed: bool = False) -> str:
-    if _missing(value):
-        return "–"
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    """Equity, P&L, fees: two decimals from 1 up, four significant digits below."""
+    return "–" if _missing(value) else money_text(value, signed=signed)
+
+
+def price(value: Any) -> str:
+    """A price in its quote currency, six significant digits (0.0000085, not 0.0000)."""
+    return "–" if _missing(value) else price_text(value)
+
+
+#: Streamlit column format for prices and amounts: the number as stored (a printf format would
+#: cut a BTC-quoted price such as 0.0000085 to 0.0000)
+PRICE_COLUMN = "plain"
 
 
 def pct(value: Any, digits: int = 2, *, signed: bool = False) -> str:

@@ -412,6 +412,12 @@ def sql(
         console.print(result.footer(), style="dim")
 
 
+def _money(value: float | None, *, signed: bool = False) -> str:
+    from cryptobot.render import money_text  # imported on use: rich tables cost ~0.2 s
+
+    return money_text(value, signed=signed)
+
+
 def _pct(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}%}"
 
@@ -794,8 +800,9 @@ def _print_step(step: dict) -> None:
         )
     kill = " [bold red]KILL SWITCH: no new risk[/bold red]" if step["kill_switch"] else ""
     console.print(
-        f"{step['mode']} account: equity {step['equity']:,.2f}, drawdown {step['drawdown']:.2%}, "
-        f"today {step['daily_pnl']:+,.2f}; {step['fills']} fill(s), {step['orders']} new "
+        f"{step['mode']} account: equity {_money(step['equity'])}, drawdown "
+        f"{step['drawdown']:.2%}, today {_money(step['daily_pnl'], signed=True)}; "
+        f"{step['fills']} fill(s), {step['orders']} new "
         f"order(s){kill}",
         highlight=False,
     )
@@ -855,7 +862,7 @@ def _print_replay(replay: dict) -> None:
     console.print(
         f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
         f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
-        f"fill(s); equity {replay['equity']:,.2f}, drawdown {replay['drawdown']:.2%} "
+        f"fill(s); equity {_money(replay['equity'])}, drawdown {replay['drawdown']:.2%} "
         f"({replay['seconds']:.0f} s)",
         highlight=False,
     )

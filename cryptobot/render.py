@@ -7,6 +7,7 @@ markup or emoji codes (a value ``[bold]hi`` prints as ``[bold]hi``, ``[/x]`` doe
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
@@ -19,6 +20,47 @@ from rich.text import Text
 from cryptobot import status
 
 SIMULATED_LABEL = "SIMULATED"
+
+
+def significant(value: float, digits: int = 6) -> str:
+    """``value`` with ``digits`` significant digits in plain decimal notation (no exponent),
+    thousands separators, trailing zeros dropped: ``34,123.5``, ``0.0000085`` (ADA/BTC), ``1.5``.
+    Whole digits are never cut: ``1,234,567``."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(digits - 1 - magnitude, 0)
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def price_text(value: float | None) -> str:
+    """A price in its quote currency: six significant digits and at least two decimals, so a
+    BTC-quoted pair's 0.0000085 is not shown as 0.0000 and BTC/USDT keeps its cents."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return significant(value)
+    decimals = max(5 - math.floor(math.log10(abs(value))), 2)
+    whole, _, fraction = f"{value:,.{decimals}f}".partition(".")
+    return f"{whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
+
+
+def money_text(value: float | None, *, signed: bool = False) -> str:
+    """A money figure (equity, fees, costs): two decimals from 1 up; below that four
+    significant digits, so a fee of 0.000045 BTC does not read 0.00."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    decimals = 2
+    if 0 < abs(value) < 1:  # at least two decimals, more for four significant digits
+        decimals = max(2, 3 - math.floor(math.log10(abs(value))))
+    text = f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
 
 
 def _compact(value: Any) -> str:

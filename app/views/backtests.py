@@ -316,12 +316,16 @@ else:
             column_config={
                 "ts": st.column_config.DatetimeColumn("bar open (UTC)", format="YYYY-MM-DD HH:mm"),
                 "amount": st.column_config.NumberColumn(format="%.6f"),
-                "price": st.column_config.NumberColumn(format="%.4f"),
-                "fee": st.column_config.NumberColumn(format="%.4f"),
+                "price": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
+                "fee": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
                 "notional": st.column_config.NumberColumn(format="%.2f"),
-                "reference_price": st.column_config.NumberColumn("bar open", format="%.4f"),
-                "spread_cost": st.column_config.NumberColumn("spread cost", format="%.4f"),
-                "slippage_cost": st.column_config.NumberColumn("slippage cost", format="%.4f"),
+                "reference_price": st.column_config.NumberColumn(
+                    "bar open", format=ui.PRICE_COLUMN
+                ),
+                "spread_cost": st.column_config.NumberColumn("spread cost", format=ui.PRICE_COLUMN),
+                "slippage_cost": st.column_config.NumberColumn(
+                    "slippage cost", format=ui.PRICE_COLUMN
+                ),
             },
             key="backtests_fills",
         )

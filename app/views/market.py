@@ -58,7 +58,7 @@ bars = int(frame["bars"].sum())
 cols = st.columns(5)
 cols[0].metric(
     "Close",
-    ui.number(last["close"], ",.4f"),
+    ui.price(last["close"]),
     ui.pct(last["close"] / first["open"] - 1, signed=True),
     help=f"last close; change over the shown {range_label.lower()}",
 )

@@ -106,8 +106,8 @@ else:
             hide_index=True,
             column_config={
                 "amount": st.column_config.NumberColumn(format="%.6f"),
-                "avg_price": st.column_config.NumberColumn("avg price", format="%.4f"),
-                "last_price": st.column_config.NumberColumn("last price", format="%.4f"),
+                "avg_price": st.column_config.NumberColumn("avg price", format=ui.PRICE_COLUMN),
+                "last_price": st.column_config.NumberColumn("last price", format=ui.PRICE_COLUMN),
                 "value": st.column_config.NumberColumn(format="%.2f"),
                 "unrealized_pnl": st.column_config.NumberColumn("unrealized", format="%+.2f"),
                 "realized_pnl": st.column_config.NumberColumn("realized", format="%+.2f"),

@@ -110,8 +110,8 @@ with orders_tab:
         {
             "amount": st.column_config.NumberColumn(format="%.6f"),
             "filled": st.column_config.NumberColumn(format="%.6f"),
-            "average_price": st.column_config.NumberColumn("avg price", format="%.4f"),
-            "fee": st.column_config.NumberColumn(format="%.4f"),
+            "average_price": st.column_config.NumberColumn("avg price", format=ui.PRICE_COLUMN),
+            "fee": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
         },
     )
 with fills_tab:
@@ -121,12 +121,14 @@ with fills_tab:
         "trades_fills",
         {
             "amount": st.column_config.NumberColumn(format="%.6f"),
-            "price": st.column_config.NumberColumn(format="%.4f"),
+            "price": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
             "notional": st.column_config.NumberColumn(format="%.2f"),
-            "fee": st.column_config.NumberColumn(format="%.4f"),
-            "reference_price": st.column_config.NumberColumn("mid before costs", format="%.4f"),
-            "spread_cost": st.column_config.NumberColumn("spread cost", format="%.4f"),
-            "slippage_cost": st.column_config.NumberColumn("slippage cost", format="%.4f"),
+            "fee": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
+            "reference_price": st.column_config.NumberColumn(
+                "mid before costs", format=ui.PRICE_COLUMN
+            ),
+            "spread_cost": st.column_config.NumberColumn("spread cost", format=ui.PRICE_COLUMN),
+            "slippage_cost": st.column_config.NumberColumn("slippage cost", format=ui.PRICE_COLUMN),
         },
     )
 with audit_tab:
@@ -140,7 +142,7 @@ with audit_tab:
             "prob_up": st.column_config.NumberColumn("P(up)", format="%.3f"),
             "confidence": st.column_config.NumberColumn(format="%.3f"),
             "pred_return": st.column_config.NumberColumn("predicted return", format="%.5f"),
-            "price": st.column_config.NumberColumn(format="%.4f"),
+            "price": st.column_config.NumberColumn(format=ui.PRICE_COLUMN),
             "order_amount": st.column_config.NumberColumn("ordered", format="%+.6f"),
             "target_amount": st.column_config.NumberColumn("target", format="%.6f"),
             "position_before": st.column_config.NumberColumn("held before", format="%.6f"),

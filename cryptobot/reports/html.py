@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from cryptobot import __version__
+from cryptobot.render import money_text, price_text
 from cryptobot.reports import charts
 from cryptobot.reports.data import MAX_TRADE_ROWS, ReportData
 
@@ -78,9 +79,7 @@ def _missing(value: Any) -> bool:
 
 
 def money(value: float | None, *, signed: bool = False) -> str:
-    if _missing(value):
-        return DASH
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    return DASH if _missing(value) else money_text(value, signed=signed)
 
 
 def pct(value: float | None, digits: int = 2, *, signed: bool = False) -> str:
@@ -92,9 +91,7 @@ def pct(value: float | None, digits: int = 2, *, signed: bool = False) -> str:
 
 
 def price(value: float | None) -> str:
-    if _missing(value):
-        return DASH
-    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:,.6g}"
+    return DASH if _missing(value) else price_text(value)
 
 
 def amount(value: float | None) -> str:
@@ -445,7 +442,7 @@ def _risk_section(data: ReportData) -> str:
             [
                 row["name"],
                 row["measure"],
-                num(_limit_text(row, row["limit"]) + (" min" if row["kind"] == "min" else "")),
+                num(("≥ " if row["kind"] == "min" else "") + _limit_text(row, row["limit"])),
                 num(_limit_text(row, row["latest"])),
                 num(_limit_text(row, row["worst"])),
                 num(

@@ -173,7 +173,7 @@ def test_market_draws_candles_with_bollinger_rsi_and_macd_and_follows_the_picker
     assert "bb_upper" in dumped[0] and "high" in dumped[0]
     assert "rsi_14" in dumped[1] and "macd_signal" in dumped[2]
     assert "720 bars" in texts(at.caption)  # 30 days of 1h bars
-    assert metric(at, "Close") == ui.number(_last_close(seeded_env, BTC), ",.4f")
+    assert metric(at, "Close") == ui.price(_last_close(seeded_env, BTC))
 
     at.segmented_control(key="market_range").set_value("All")
     rerun(at)
@@ -182,7 +182,7 @@ def test_market_draws_candles_with_bollinger_rsi_and_macd_and_follows_the_picker
 
     at.selectbox(key="market_symbol").set_value("ETH/USDT")
     rerun(at)
-    assert metric(at, "Close") == ui.number(_last_close(seeded_env, "ETH/USDT"), ",.4f")
+    assert metric(at, "Close") == ui.price(_last_close(seeded_env, "ETH/USDT"))
     assert "65 bars" in texts(at.caption)
     assert has_banner(at)
 

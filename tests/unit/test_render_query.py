@@ -268,3 +268,41 @@ def test_status_marks_only_fully_simulated_series_as_simulated(warehouse: Settin
     assert "ccxt, SIMULATED" in btc
     assert "SIMULATED" in eth
     assert "ccxt" not in eth
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0000085, "0.0000085"),  # ADA/BTC: not 0.0000
+        (0.05123456789, "0.0512346"),
+        (34123.456, "34,123.46"),  # BTC/USDT keeps its cents
+        (1234567.891, "1,234,567.89"),
+        (1.5, "1.50"),
+        (-0.000012345, "-0.000012345"),
+        (0.0, "0"),
+    ],
+)
+def test_prices_keep_six_significant_digits_without_an_exponent(value: float, text: str):
+    from cryptobot.render import price_text
+
+    assert price_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "signed", "text"),
+    [
+        (10123.456, False, "10,123.46"),
+        (0.000045, False, "0.000045"),  # a fee on a BTC-quoted account: not 0.00
+        (0.000045, True, "+0.000045"),
+        (-0.5, True, "-0.50"),
+        (0.5, False, "0.50"),
+        (0.0, True, "+0.00"),
+        (-12.5, True, "-12.50"),
+        (None, False, "–"),
+        (float("nan"), False, "–"),
+    ],
+)
+def test_money_shows_small_amounts_with_significant_digits(value, signed, text):
+    from cryptobot.render import money_text
+
+    assert money_text(value, signed=signed) == text

@@ -10,6 +10,7 @@ import pytest
 
 from cryptobot.config import Settings
 from cryptobot.errors import ReportError
+from cryptobot.render import money_text
 from cryptobot.reports import build_report, headline_text, report_window
 from cryptobot.reports.html import APP_URL, backtest_url
 from cryptobot.reports.window import parse_day
@@ -109,7 +110,7 @@ def test_daily_report_figures_equal_the_seeded_rows(settings, seeded):
     # each trade of the window is a row of the trades table
     for trade in trades.itertuples():
         assert f"{trade.ts:%Y-%m-%d %H:%M}</td><td>{trade.symbol}" in html
-        assert f"{trade.fee:,.2f}" in html
+        assert money_text(trade.fee) in html  # four significant digits below 1
 
 
 def test_pnl_by_symbol_adds_up_to_the_equity_change(settings, seeded):
@@ -231,6 +232,12 @@ def test_risk_limit_use_matches_the_equity_curve_and_the_checks(settings, seeded
     assert report.summary["decisions"] == 49 and report.summary["blocked"] == 2
     cells = _cells(report.html, "correlation_limit")
     assert cells[-2:] == ["2 / 48", "2"]
+
+
+def test_the_liquidity_floor_reads_as_a_minimum_not_a_duration(settings, seeded):
+    report = build_report(settings, "daily", "2025-12-02")
+    assert _cells(report.html, "liquidity_minimum")[1] == "≥ 1,000,000"
+    assert "1,000,000 min" not in report.html
 
 
 def test_live_accuracy_per_model_and_no_mlflow_store(settings, seeded):
