@@ -380,3 +380,26 @@ def test_a_pause_stops_new_risk_until_resumed(account: Settings):
     resumed = replay(account, days=1, end=end + 24 * HOUR)
     assert resumed.orders > 0
     assert not query(account, adds_risk, [end + 24 * HOUR]).empty
+
+
+@pytest.mark.slow  # hourly trade flows until an order fills (~20 s)
+def test_the_trade_flow_alerts_its_fills(account: Settings, monkeypatch, prefect_harness):
+    from cryptobot import notify
+    from flows.trade import trade
+    from tests.fake_telegram import TOKEN, fake_telegram
+
+    with fake_telegram() as telegram:
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_CHAT_ID", "1")
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_API_URL", telegram.url)
+        monkeypatch.setattr(notify, "_sleep", lambda _: None)
+        moment = default_as_of(account) - 30 * HOUR
+        for hour in range(16):
+            step = trade(as_of=moment + hour * HOUR)["step"]
+            if step["fills"]:
+                break
+        assert step["fills"], "the planted signal should trade within 16 hours"
+        fills = [t for t in telegram.sent("1") if "fill(s)" in t.splitlines()[0]]
+        assert len(fills) == 1
+        assert fills[0].splitlines()[0] == f"[SIMULATED] cryptobot paper: {step['fills']} fill(s)"
+        assert len(fills[0].splitlines()) == step["fills"] + 1
