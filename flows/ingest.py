@@ -55,8 +55,12 @@ def stale_data_alert(settings, exchange: str, symbols: list[str], timeframe: str
         return
     now = utc_now()
     max_age = timedelta(minutes=settings.telegram.stale_after_minutes)
-    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-        stale = stale_series(con, exchange, symbols, timeframe, now, max_age)
+    try:
+        with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            stale = stale_series(con, exchange, symbols, timeframe, now, max_age)
+    except CryptobotError as exc:  # an alert's check must not fail the ingest
+        progress()(f"stale data not checked: {exc}")
+        return
     text = stale_text(stale, now, max_age)
     if text:
         progress()(text)
