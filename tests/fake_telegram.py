@@ -1,9 +1,10 @@
 """A fake Telegram Bot API on 127.0.0.1 for the bot's and the alerts' tests (no network).
 
 It speaks the Bot API's HTTP shape: ``POST /bot<token>/<method>`` with a urlencoded or multipart
-body, answered with ``{"ok": true, "result": ...}``. ``getUpdates`` serves the queued updates
-whose ``update_id`` is at least the request's ``offset`` (an offset confirms and forgets every
-earlier update, as Telegram does); ``sendMessage`` and ``sendDocument`` answer a message object.
+body, answered with ``{"ok": true, "result": ...}``. ``getMe`` answers the bot's identity;
+``getUpdates`` serves the queued updates whose ``update_id`` is at least the request's
+``offset`` (an offset confirms and forgets every earlier update, as Telegram does);
+``sendMessage`` and ``sendDocument`` answer a message object.
 ``fail`` queues error answers for a method (e.g. 429 with ``retry_after``, 500); every request is
 recorded with its fields.
 """
@@ -61,6 +62,9 @@ class FakeTelegram:
     updates: list[dict] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict | str]]] = field(default_factory=dict)
     next_update: int = 100
+    me: dict = field(
+        default_factory=lambda: {"id": 987654321, "is_bot": True, "username": "cryptobot_test_bot"}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what a test sets up -----------------------------------------------------------------
@@ -117,6 +121,8 @@ class FakeTelegram:
                 offset = int(call.fields.get("offset", 0) or 0)
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]
                 return 200, {"ok": True, "result": list(self.updates)}
+            if call.method == "getMe":
+                return 200, {"ok": True, "result": self.me}
             if call.method in ("sendMessage", "sendDocument"):
                 chat = call.fields.get("chat_id", "0")
                 return 200, {

@@ -5,7 +5,9 @@ Updates are fetched with ``getUpdates`` and an ``offset`` one past the newest up
 Telegram forgets each update once the next poll confirms it (a restarted bot picks up what it
 had not confirmed). Requests go through :func:`cryptobot.notify.call`, which already retries a
 429 after Telegram's ``retry_after`` and a 5xx or network error a few times; when that gives up,
-the loop waits 1, 2, 4, ... seconds (at most ``telegram.max_backoff``) and polls again. An error
+the loop waits 1, 2, 4, ... seconds (at most ``telegram.max_backoff``) and polls again. The first
+request is ``getMe``: a wrong token fails at once, and commands addressed to another bot in a
+group (``/status@other_bot``) are left alone. An error
 no wait can mend (a wrong token: 401; a webhook set on the bot: 409) stops the bot with the
 message.
 
@@ -69,6 +71,7 @@ class TelegramBot:
         self.commands = {**COMMANDS, **(handlers or {})}
         self.allowed = settings.telegram_allowed_chats
         self.offset = 0
+        self.username: str | None = None  # the bot's own, from getMe: /cmd@other is not ours
         self.stats = BotStats()
         self.log = log or logger.info
         self.sleep = sleep
@@ -76,6 +79,13 @@ class TelegramBot:
         self._token = token.get_secret_value().strip() if token else ""
 
     # -- one poll ----------------------------------------------------------------------------
+
+    def introduce(self) -> str:
+        """Ask Telegram who the bot is (``getMe``): checks the token before the first poll and
+        learns the username that commands in a group are addressed to (``/status@name``)."""
+        me = call(self.settings, "getMe", {})
+        self.username = str(me.get("username") or "") if isinstance(me, dict) else ""
+        return self.username
 
     def fetch(self, timeout: int) -> list[dict]:
         """The pending updates (waiting up to ``timeout`` seconds for one)."""
@@ -123,7 +133,10 @@ class TelegramBot:
             self._send(chat, Reply("Send a command, e.g. /status; /help lists them."))
             return
         words = text.split()
-        name = words[0][1:].split("@", 1)[0].lower()
+        name, _, addressee = words[0][1:].partition("@")
+        name = name.lower()
+        if addressee and self.username and addressee.lower() != self.username.lower():
+            return  # a group's command for another bot
         sender = message.get("from") or {}
         by = f"telegram chat {chat} user {sender.get('id', '?')}"
         if sender.get("username"):
@@ -170,6 +183,8 @@ class TelegramBot:
         timeout = 0 if once else self.settings.telegram.poll_timeout
         while stop is None or not stop.is_set():
             try:
+                if self.username is None:
+                    self.introduce()
                 handled = self.poll(timeout)
             except NotificationError as exc:
                 if not exc.retryable:

@@ -137,7 +137,7 @@ def test_pnl_of_the_day_week_and_month(telegram, bot_settings, seeded):
 
 
 def test_status_says_paused_kill_switch_and_newest_bars(telegram, bot_settings, seeded):
-    reply = ask(telegram, bot_settings, "/status@cryptobot_bot")
+    reply = ask(telegram, bot_settings, "/status@CryptoBot_Test_Bot")
     assert "trading is not paused" in reply
     assert "kill switch off" in reply
     closes = seeded.start + pd.Timedelta(hours=65)  # 65 candles, each known at its close
@@ -295,10 +295,20 @@ def test_once_gives_up_after_repeated_failures(telegram, bot_settings, no_waits)
 
 def test_a_wrong_token_stops_the_bot_with_a_hint(telegram, bot_settings):
     unauthorized = {"ok": False, "error_code": 401, "description": "Unauthorized"}
-    telegram.fail("getUpdates", 401, unauthorized)
+    telegram.fail("getMe", 401, unauthorized)
     with pytest.raises(NotificationError, match="CRYPTOBOT_TELEGRAM_BOT_TOKEN") as failed:
         run_once(bot_settings)
     _no_token(str(failed.value))
+    assert telegram.of("getUpdates") == []  # the token is checked before the first poll
+
+
+def test_a_command_for_another_bot_in_a_group_is_left_alone(telegram, bot_settings, seeded):
+    telegram.message("/balance@other_bot", CHAT)
+    telegram.message("/trades@cryptobot_test_bot 1", CHAT)
+    bot, _ = run_once(bot_settings)
+    (reply,) = telegram.sent(CHAT)
+    assert reply.startswith("[SIMULATED] paper: the newest 1 fill(s)")
+    assert bot.stats.answered == 1
 
 
 def test_a_reply_that_cannot_be_delivered_does_not_stop_the_bot(telegram, bot_settings, seeded):
