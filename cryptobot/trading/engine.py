@@ -5,7 +5,9 @@ and bars read from the warehouse; a backtest (:mod:`cryptobot.backtest.engine`) 
 core over every bar of history. A step, in order:
 
 1. **Read** (one read-only connection): positions, open orders, the last equity mark, cash (the
-   initial capital plus every fill's cash flow), and each symbol's feature rows known at
+   initial capital plus every fill's cash flow), whether a human paused trading
+   (:mod:`cryptobot.trading.pause`: then the core adds no risk, as under the kill switch, and
+   the audit row names who paused and why), and each symbol's feature rows known at
    ``as_of`` (``available_at <= as_of``), far enough back for the model's lookback and the risk
    checks' windows.
 2. **Predict**, per symbol, on the newest closed bar: the champion's answer, and the strategy's
