@@ -358,16 +358,20 @@ def status(
     gaps: Annotated[int, typer.Option(help="How many of the largest gaps to list.")] = 5,
 ) -> None:
     """What is in the warehouse: per exchange/symbol/timeframe first and last bar, rows, gaps;
-    sentiment; features; recent batches and quarantine."""
+    sentiment; features; recent batches and quarantine; whether trading is paused (by whom)."""
     from cryptobot.render import status_tables
+    from cryptobot.trading.pause import pause_state
     from cryptobot.warehouse.db import read_connection
 
     settings = load_settings()
     console.print(f"warehouse: {settings.warehouse}")
     try:
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            pause = pause_state(con)
             for table in status_tables(con, gaps=gaps):
                 console.print(table)
+        style = "bold red" if pause.paused else "green"
+        console.print(f"[{style}]{pause.describe()}[/{style}]", highlight=False, soft_wrap=True)
     except CryptobotError as exc:
         raise _fail(exc) from None
 
@@ -799,6 +803,8 @@ def _print_step(step: dict) -> None:
             highlight=False,
         )
     kill = " [bold red]KILL SWITCH: no new risk[/bold red]" if step["kill_switch"] else ""
+    if step.get("paused"):
+        kill += f" [bold red]PAUSED: no new risk[/bold red] ({step['paused']})"
     console.print(
         f"{step['mode']} account: equity {_money(step['equity'])}, drawdown "
         f"{step['drawdown']:.2%}, today {_money(step['daily_pnl'], signed=True)}; "
@@ -1203,6 +1209,11 @@ def demo(
 
 # command modules: each registers its commands on `app` when imported
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
+from cryptobot.commands import telegram as _telegram  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m cryptobot.cli`: run the app of the imported module `cryptobot.cli`, the one the
+    # command modules above registered on (this __main__ copy has its own, without them)
+    from cryptobot.cli import app as _app
+
+    _app()

@@ -238,6 +238,71 @@ class TradingSettings(BaseModel):
     liquidity_window: int = Field(24, ge=1, description="bars summed for the liquidity check")
 
 
+#: the alerts Telegram can send; each one is switched off by leaving it out of telegram.alerts
+ALERT_KINDS = ("fills", "risk", "kill_switch", "flow_failures", "stale_data", "daily_summary")
+#: a Telegram chat id: a user's (positive) or a group's or channel's (negative)
+CHAT_ID_PATTERN = re.compile(r"^-?[0-9]{1,20}$")
+
+
+class TelegramSettings(BaseModel):
+    """The Telegram bot (``cryptobot telegram``) and which alerts are sent. The bot token, the
+    alert chat and the API URL are the top-level ``telegram_bot_token``, ``telegram_chat_id``
+    and ``telegram_api_url``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: Annotated[list[Literal[ALERT_KINDS]], NoDecode] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(ALERT_KINDS),
+        description="alerts sent to telegram_chat_id: fills (and live rejections), risk "
+        "(orders refused by a risk check), kill_switch, flow_failures (a Prefect flow failed or "
+        "crashed), stale_data (newest bar older than stale_after_minutes), daily_summary (the "
+        "daily report); leave one out to switch it off, [] for none",
+    )
+    allowed_chat_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="chats whose commands the bot obeys; empty (default): telegram_chat_id only",
+    )
+    stale_after_minutes: int = Field(
+        120,
+        ge=1,
+        description="stale_data alert: the newest closed bar of a configured series is older "
+        "than this (checked after each ingest)",
+    )
+    poll_timeout: int = Field(
+        30, ge=0, le=50, description="seconds a getUpdates long poll waits for new messages"
+    )
+    max_backoff: float = Field(
+        60.0, gt=0, le=3600, description="longest wait between polls while Telegram fails"
+    )
+    busy_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="seconds a command waits for the warehouse while a flow writes it, then "
+        "answers busy, try again",
+    )
+
+    @field_validator("alerts", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return [str(int(value))]
+        if isinstance(value, list):
+            return [str(item).strip() if isinstance(item, int) else item for item in value]
+        return _split_list(value)
+
+    @field_validator("allowed_chat_ids")
+    @classmethod
+    def _chat_ids(cls, value: list[str]) -> list[str]:
+        for chat in value:
+            if not CHAT_ID_PATTERN.match(chat):
+                raise ValueError(
+                    f"{chat!r} is not a Telegram chat id: a whole number such as 123456789 "
+                    "(a user) or -1001234567890 (a group); ask @userinfobot for yours"
+                )
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRYPTOBOT_",
@@ -268,9 +333,16 @@ class Settings(BaseSettings):
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
     #: optional Telegram delivery of reports and alerts
-    telegram_bot_token: SecretStr | None = None
-    telegram_chat_id: str | None = None
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr | None = Field(
+        None, description="the bot's token from @BotFather; never logged or shown"
+    )
+    telegram_chat_id: str | None = Field(
+        None, description="the chat alerts and reports go to (and, by default, commands from)"
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="the Bot API server (e.g. a local one)"
+    )
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     #: MLflow tracking and registry store; default ``sqlite:///<data_dir>/mlflow.db``
     mlflow_tracking_uri: str | None = None
     #: seconds a writer waits for another process's write lock before giving up
@@ -311,6 +383,15 @@ class Settings(BaseSettings):
             folder, name = self.warehouse.parent, self.warehouse
             self.data_dir = folder if name.name == "warehouse.duckdb" else folder / name.stem
         return self
+
+    @property
+    def telegram_allowed_chats(self) -> set[str]:
+        """Chats whose commands the bot obeys: ``telegram.allowed_chat_ids``, or when that is
+        empty the alert chat ``telegram_chat_id`` alone (no chat at all when neither is set)."""
+        if self.telegram.allowed_chat_ids:
+            return set(self.telegram.allowed_chat_ids)
+        chat = (self.telegram_chat_id or "").strip()
+        return {chat} if chat else set()
 
     @property
     def reports_dir(self) -> Path:

@@ -47,6 +47,11 @@ def _redact(text: str, token: str | None = None) -> str:
     return text.replace(token, "<redacted>") if token else text
 
 
+def redact(text: str, token: str | None = None) -> str:
+    """``text`` with any ``/bot<token>/`` URL path and the ``token`` itself replaced."""
+    return _redact(text, token)
+
+
 class _RedactTokens(logging.Filter):
     """httpx logs every request's URL at INFO: keep the bot token out of the logs."""
 
@@ -93,13 +98,17 @@ def _describe(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     return str(body.get("description") or response.reason_phrase), body.get("parameters") or {}
 
 
-def _call(
+def call(
     settings: Settings,
     method: str,
     data: dict[str, str],
     files: dict[str, tuple[str, bytes, str]] | None = None,
-) -> dict[str, Any]:
-    """POST one Bot API method, retrying rate limits, 5xx and network failures; its result."""
+    *,
+    timeout: httpx.Timeout = TIMEOUT,
+) -> Any:
+    """POST one Bot API method, retrying rate limits, 5xx and network failures; its result
+    (a message object, or for ``getUpdates`` a list of updates). ``timeout``: a long poll
+    needs a read timeout longer than the poll's."""
     token, _ = _require(settings)
     base = settings.telegram_api_url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
@@ -110,7 +119,7 @@ def _call(
     url = f"{base}/bot{token}/{method}"
     problem = ""
     invalid = False
-    with httpx.Client(timeout=TIMEOUT) as client:
+    with httpx.Client(timeout=timeout) as client:
         for attempt in range(ATTEMPTS):
             last = attempt == ATTEMPTS - 1
             try:
@@ -131,7 +140,8 @@ def _call(
                 except ValueError:
                     body = {}
                 if isinstance(body, dict) and body.get("ok"):
-                    return body.get("result") or {}
+                    result = body.get("result")
+                    return {} if result is None else result
                 description, _ = _describe(response)
                 raise NotificationError(
                     f"Telegram {method} did not succeed: {_redact(description, token)}"
@@ -172,21 +182,29 @@ def _call(
     raise NotificationError(f"{problem} (gave up after {ATTEMPTS} attempts)", retryable=True)
 
 
-def send_message(settings: Settings, text: str) -> dict[str, Any]:
-    """Post ``text`` (plain text, clipped to Telegram's 4096 characters) to the configured chat;
-    returns Telegram's message object. Raises NotificationError when not configured or refused."""
-    _, chat_id = _require(settings)
-    return _call(
+def send_message(settings: Settings, text: str, *, chat_id: str | None = None) -> dict[str, Any]:
+    """Post ``text`` (plain text, clipped to Telegram's 4096 characters) to the configured chat
+    (or ``chat_id``: the bot's reply to a command); returns Telegram's message object. Raises
+    NotificationError when not configured or refused."""
+    _, configured = _require(settings)
+    return call(
         settings,
         "sendMessage",
-        {"chat_id": chat_id, "text": _clip(text, MAX_TEXT), "disable_web_page_preview": "true"},
+        {
+            "chat_id": chat_id or configured,
+            "text": _clip(text, MAX_TEXT),
+            "disable_web_page_preview": "true",
+        },
     )
 
 
-def send_document(settings: Settings, path: Path | str, caption: str = "") -> dict[str, Any]:
-    """Upload the file at ``path`` (e.g. a report) to the configured chat with a ``caption``
-    (clipped to 1024 characters); returns Telegram's message object."""
-    _, chat_id = _require(settings)
+def send_document(
+    settings: Settings, path: Path | str, caption: str = "", *, chat_id: str | None = None
+) -> dict[str, Any]:
+    """Upload the file at ``path`` (e.g. a report) to the configured chat (or ``chat_id``) with
+    a ``caption`` (clipped to 1024 characters); returns Telegram's message object."""
+    _, configured = _require(settings)
+    chat_id = chat_id or configured
     path = Path(path)
     try:
         content = path.read_bytes()
@@ -196,7 +214,7 @@ def send_document(settings: Settings, path: Path | str, caption: str = "") -> di
     data = {"chat_id": chat_id}
     if caption:
         data["caption"] = _clip(caption, MAX_CAPTION)
-    return _call(settings, "sendDocument", data, files={"document": (path.name, content, mime)})
+    return call(settings, "sendDocument", data, files={"document": (path.name, content, mime)})
 
 
 def notify(settings: Settings, text: str) -> bool:

@@ -13,6 +13,35 @@ def progress() -> Callable[[str], None]:
     return get_run_logger().info
 
 
+def flow_failed(flow, flow_run, state) -> None:
+    """Prefect ``on_failure`` / ``on_crashed`` hook of every flow: a ``flow_failures`` alert
+    naming the flow, its run and why (the state's message, clipped). Never raises: a hook that
+    fails would only hide the flow's own failure."""
+    import logging
+
+    from cryptobot.alerts import MAX_DETAIL, send_alert
+    from cryptobot.config import load_settings
+
+    try:
+        settings = load_settings()
+        detail = " ".join(str(state.message or state.name).split())
+        if len(detail) > MAX_DETAIL:
+            detail = detail[: MAX_DETAIL - 1] + "…"
+        send_alert(
+            settings,
+            "flow_failures",
+            f"cryptobot: flow {flow.name} run {flow_run.name} {state.name.lower()}: {detail}",
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. the configuration itself is what failed
+        logging.getLogger(__name__).warning(
+            "flow failure alert not sent: %s: %s", type(exc).__name__, exc
+        )
+
+
+#: ``@flow(..., **ALERT_HOOKS)``: a failed or crashed run sends a ``flow_failures`` alert
+ALERT_HOOKS = {"on_failure": [flow_failed], "on_crashed": [flow_failed]}
+
+
 def retry_unless_known(task, task_run, state) -> bool:
     """Prefect ``retry_condition_fn``: retry a failure unless it is one of the project's own
     errors that says a retry cannot help (bad config, missing keys); ``retryable`` ones retry."""

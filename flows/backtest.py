@@ -10,7 +10,7 @@ from prefect import flow, task
 
 from cryptobot.backtest.store import store_backtests
 from cryptobot.config import load_settings
-from flows._common import progress, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, warehouse_writes
 from models.backtest import already_recorded, log_to_mlflow, run_model_backtest, summarize
 
 
@@ -59,7 +59,7 @@ def backtest_task(
     return summarize(run, settings)
 
 
-@flow(name="backtest")
+@flow(name="backtest", **ALERT_HOOKS)
 def backtest(
     symbols: list[str] | None = None,
     timeframe: str | None = None,

@@ -6,7 +6,7 @@ from prefect import flow
 
 from cryptobot.config import load_settings
 from cryptobot.errors import BacktestError, QualityGateError
-from flows._common import progress
+from flows._common import ALERT_HOOKS, progress
 from flows.backtest import backtest as backtest_flow
 from flows.features import features
 from flows.ingest import ingest
@@ -22,7 +22,7 @@ from flows.validate import validate
 DEMO_SIGNAL = 0.4
 
 
-@flow(name="demo")
+@flow(name="demo", **ALERT_HOOKS)
 def demo(
     days: int | None = None,
     signal: float = DEMO_SIGNAL,

@@ -6,7 +6,7 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.features import build_features
-from flows._common import progress, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, warehouse_writes
 
 
 @task(name="dbt-build")
@@ -24,7 +24,7 @@ def dbt_build_task(full_refresh: bool, select: str | None) -> dict:
     }
 
 
-@flow(name="features")
+@flow(name="features", **ALERT_HOOKS)
 def features(full_refresh: bool = False, select: str | None = None) -> dict:
     """Run `dbt build` on dbt_project/: staging -> intermediate -> marts (fct_features) + tests."""
     return dbt_build_task(full_refresh, select)

@@ -9,10 +9,10 @@ from prefect import flow
 
 from cryptobot.config import load_settings
 from cryptobot.ingest import import_file as import_file_core
-from flows._common import progress, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, warehouse_writes
 
 
-@flow(name="import-file")
+@flow(name="import-file", **ALERT_HOOKS)
 def import_file(
     path: str,
     exchange: str,

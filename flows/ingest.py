@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from prefect import flow, task
 
+from cryptobot.alerts import alert_enabled, send_alert, stale_series, stale_text
 from cryptobot.config import load_settings
 from cryptobot.errors import CryptobotError, SourceError
-from cryptobot.ingest import IngestReport, ingest_ccxt_series, ingest_simulator
+from cryptobot.ingest import IngestReport, ingest_ccxt_series, ingest_simulator, utc_now
 from cryptobot.logs import log_target
-from flows._common import progress, retry_unless_known, warehouse_writes
+from cryptobot.warehouse.db import read_connection
+from flows._common import ALERT_HOOKS, progress, retry_unless_known, warehouse_writes
 
 
 @task(name="simulate-market")
@@ -47,6 +49,25 @@ def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetim
     return _as_dict(report)
 
 
+def stale_data_alert(settings, exchange: str, symbols: list[str], timeframe: str) -> None:
+    """After a live ingest: a ``stale_data`` alert for the series whose newest closed bar is
+    older than ``telegram.stale_after_minutes`` (the simulator keeps its own clock: not checked)."""
+    if not alert_enabled(settings, "stale_data"):
+        return
+    now = utc_now()
+    max_age = timedelta(minutes=settings.telegram.stale_after_minutes)
+    try:
+        with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            stale = stale_series(con, exchange, symbols, timeframe, now, max_age)
+    except CryptobotError as exc:  # an alert's check must not fail the ingest
+        progress()(f"stale data not checked: {exc}")
+        return
+    text = stale_text(stale, now, max_age)
+    if text:
+        progress()(text)
+        send_alert(settings, "stale_data", text, log=progress())
+
+
 def _as_dict(report: IngestReport) -> dict:
     return {
         "batches": len(report.batches),
@@ -59,7 +80,7 @@ def _as_dict(report: IngestReport) -> dict:
     }
 
 
-@flow(name="ingest")
+@flow(name="ingest", **ALERT_HOOKS)
 def ingest(
     source: Literal["simulator", "ccxt"] | None = None,
     symbols: list[str] | None = None,
@@ -113,6 +134,7 @@ def ingest(
         f"{totals['unchanged']:,} unchanged, {totals['quarantined']:,} quarantined"
     )
     log(summary)
+    stale_data_alert(settings, exchange, symbols, timeframe)
     if len(failures) == 1 and len(symbols) == 1:
         raise failures[0][1]
     if failures:

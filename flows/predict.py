@@ -7,7 +7,7 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.logs import log_target
-from flows._common import progress, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, warehouse_writes
 from models.dataset import Target, configured_targets
 from models.predictions import predict_latest, resolve_outcomes
 
@@ -45,7 +45,7 @@ def resolve_outcomes_task() -> int:
     return resolved
 
 
-@flow(name="predict")
+@flow(name="predict", **ALERT_HOOKS)
 def predict(
     symbols: list[str] | None = None,
     bars: int = 1,

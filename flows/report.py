@@ -9,7 +9,7 @@ from cryptobot.config import load_settings
 from cryptobot.errors import NotificationError
 from cryptobot.notify import is_configured, send_document
 from cryptobot.reports import build_report, headline_text
-from flows._common import progress, retry_unless_known
+from flows._common import ALERT_HOOKS, progress, retry_unless_known
 
 
 @task(name="build-report")
@@ -33,13 +33,17 @@ def send_report_task(summary: dict) -> int | None:
     return message.get("message_id")
 
 
-@flow(name="daily_report")
+@flow(name="daily_report", **ALERT_HOOKS)
 def daily_report(period: str = "daily", day: str | None = None, send: bool | None = None) -> dict:
     """Build the `period` report (daily, weekly or monthly) for `day` (YYYY-MM-DD; default the
     last complete UTC day, or the simulated clock's for a simulated account) and send it to
-    Telegram: `send` None = when configured, True = required, False = never."""
+    Telegram: `send` None = when configured (a daily report only while the `daily_summary`
+    alert is on), True = required, False = never."""
     settings = load_settings()
     configured = is_configured(settings)
+    if send is None and period == "daily" and "daily_summary" not in settings.telegram.alerts:
+        send = False  # the daily summary alert is switched off
+        progress()("the daily_summary alert is off (telegram.alerts): the report is not sent")
     if send and not configured:  # fail before building: the caller asked for delivery
         raise NotificationError(
             "the report was to be sent (--send) but Telegram is not configured: set "

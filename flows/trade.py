@@ -8,9 +8,10 @@ from datetime import datetime
 
 from prefect import flow, task
 
+from cryptobot.alerts import step_alerts
 from cryptobot.config import load_settings
 from cryptobot.trading.engine import StepResult, Trader, replay
-from flows._common import progress, retry_unless_known, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, retry_unless_known, warehouse_writes
 from flows.predict import resolve_outcomes_task
 
 
@@ -33,6 +34,7 @@ def log_step(result: StepResult, log) -> None:
         f"{result.mode} account at {result.as_of:%Y-%m-%d %H:%M} UTC: equity {point.equity:,.2f}, "
         f"drawdown {point.drawdown:.2%}, {len(result.fills)} fill(s), {len(result.orders)} new "
         f"order(s){'; KILL SWITCH: no new risk' if result.kill_switch else ''}"
+        f"{'; PAUSED: no new risk' if result.paused.paused else ''}"
     )
 
 
@@ -41,9 +43,11 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
     """Fill, mark, decide and order for the newest closed bar. Safe to retry: decisions are
     keyed by bar and orders by client order id."""
     log = progress()
+    settings = load_settings()
     with warehouse_writes():
-        result = Trader(load_settings(), symbols=symbols, log=log).step(as_of)
+        result = Trader(settings, symbols=symbols, log=log).step(as_of)
     log_step(result, log)
+    step_alerts(settings, result, log)  # fills, refusals, stale data; never raises
     return result.summary()
 
 
@@ -65,7 +69,7 @@ def replay_task(days: float, end: datetime | None, symbols: list[str] | None) ->
     }
 
 
-@flow(name="trade")
+@flow(name="trade", **ALERT_HOOKS)
 def trade(
     as_of: datetime | None = None,
     symbols: list[str] | None = None,

@@ -7,7 +7,7 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.logs import log_target
-from flows._common import progress
+from flows._common import ALERT_HOOKS, progress
 from models.dataset import Target, configured_targets
 from models.train import summarize, train_target
 
@@ -28,7 +28,7 @@ def train_target_task(
     return summarize(result)
 
 
-@flow(name="train")
+@flow(name="train", **ALERT_HOOKS)
 def train(
     symbols: list[str] | None = None,
     families: list[str] | None = None,

@@ -6,7 +6,7 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.quality.stored import validate_stored
-from flows._common import progress, warehouse_writes
+from flows._common import ALERT_HOOKS, progress, warehouse_writes
 
 
 @task(name="validate-stored")
@@ -36,7 +36,7 @@ def validate_stored_task(
     ]
 
 
-@flow(name="validate")
+@flow(name="validate", **ALERT_HOOKS)
 def validate(
     exchange: str | None = None, symbol: str | None = None, timeframe: str | None = None
 ) -> list[dict]:

@@ -366,6 +366,16 @@ def _account(
     )
 
 
+def account_figures(
+    con, window: Window, mode: str, settings: Settings
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The account over ``window`` as the report computes it: the headline (equity at start and
+    end, P&L, max drawdown, trades, fees), P&L per symbol, and the positions open at its end
+    with their marks and unrealised P&L (the Telegram bot's /pnl and /positions)."""
+    headline, _, by_symbol, positions, *_ = _account(con, window, mode, settings)
+    return headline, by_symbol, positions
+
+
 def _largest_share(book: _Book, marks, when: datetime, equity: float) -> float:
     largest = 0.0
     for key in book.keys:

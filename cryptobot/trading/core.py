@@ -26,7 +26,8 @@ What happens at the close of bar ``t`` (``as_of = ts[t] + bar``), in order:
    (NaN: no decision this bar): the wanted amount is ``weight * max_position_size * equity /
    close`` rounded towards zero to the market's amount step; every risk check runs on it (all
    of them with ``audit``, else only when they can change the outcome: for an order that adds
-   risk); an order that adds risk is blocked by any failed check (a blocked flip still closes
+   risk); an order that adds risk is blocked by any failed check, or while trading is paused
+   (``P_PAUSED``: a human's pause, honoured like the kill switch; a blocked flip still closes
    the old side); an order smaller than the rebalance band (a share of the allocation), or
    below the market's minimum amount or notional, is held back. An order goes on the book and
    counts as pending for the symbols decided after it. A strategy that does not resize
@@ -74,8 +75,9 @@ NO_ROW = np.iinfo(np.int64).max
     P_BAR_NS,
     P_FILL,
     P_RESIZE,
-) = range(18)
-N_PARAMS = 18
+    P_PAUSED,
+) = range(19)
+N_PARAMS = 19
 #: ``rules[k, ...]``: the market's amount step, minimum amount, minimum notional, and the
 #: relative spread its spread check sees (NaN: unknown, not checked)
 M_STEP, M_MIN_AMOUNT, M_MIN_COST, M_SPREAD = range(4)
@@ -593,7 +595,7 @@ def step_bars(
                 continue
             adds = abs(wanted) > abs(current) + DUST or wanted * current < 0
             passed = True
-            if audit or adds:
+            if audit or (adds and params[P_PAUSED] == 0):
                 if n_rows < 0:
                     n_rows = window_rows(ts, market, avail, t, as_of, params, rows)
                 passed = risk_checks(
@@ -614,6 +616,8 @@ def step_bars(
                     n_rows,
                     checks[k],
                 )
+            if adds and params[P_PAUSED] > 0:
+                passed = False  # paused by a human: nothing adds risk, as under the kill switch
             if not passed and adds:
                 if wanted * current < 0:
                     wanted = 0.0  # a flip: close the old side at least
@@ -746,10 +750,19 @@ class CoreParams:
     paper_fills: bool = True
     #: False: a position already on the wanted side is held, never resized (enter and hold)
     resize: bool = True
+    #: trading paused (``cryptobot trade pause``, Telegram ``/pause``): no order adds risk;
+    #: reducing and closing still go, as under the kill switch
+    paused: bool = False
 
     @classmethod
     def from_settings(
-        cls, settings, bar_seconds: int, *, paper: bool = True, resize: bool = True
+        cls,
+        settings,
+        bar_seconds: int,
+        *,
+        paper: bool = True,
+        resize: bool = True,
+        paused: bool = False,
     ) -> CoreParams:
         risk, trading = settings.risk, settings.trading
         return cls(
@@ -771,6 +784,7 @@ class CoreParams:
             bar_ns=bar_seconds * 1_000_000_000,
             paper_fills=paper,
             resize=resize,
+            paused=paused,
         )
 
     def array(self) -> np.ndarray:
@@ -793,6 +807,7 @@ class CoreParams:
         out[P_BAR_NS] = self.bar_ns
         out[P_FILL] = 1.0 if self.paper_fills else 0.0
         out[P_RESIZE] = 1.0 if self.resize else 0.0
+        out[P_PAUSED] = 1.0 if self.paused else 0.0
         return out
 
 

@@ -5,7 +5,9 @@ and bars read from the warehouse; a backtest (:mod:`cryptobot.backtest.engine`) 
 core over every bar of history. A step, in order:
 
 1. **Read** (one read-only connection): positions, open orders, the last equity mark, cash (the
-   initial capital plus every fill's cash flow), and each symbol's feature rows known at
+   initial capital plus every fill's cash flow), whether a human paused trading
+   (:mod:`cryptobot.trading.pause`: then the core adds no risk, as under the kill switch, and
+   the audit row names who paused and why), and each symbol's feature rows known at
    ``as_of`` (``available_at <= as_of``), far enough back for the model's lookback and the risk
    checks' windows.
 2. **Predict**, per symbol, on the newest closed bar: the champion's answer, and the strategy's
@@ -56,6 +58,7 @@ from cryptobot.trading.orders import (
     client_order_id,
     decision_id,
 )
+from cryptobot.trading.pause import NOT_PAUSED, PauseState, pause_state
 from cryptobot.trading.portfolio import DUST, EquityPoint, Position
 from cryptobot.trading.risk import describe_checks
 from cryptobot.trading.strategies import strategy_from_settings
@@ -83,6 +86,7 @@ class StepResult:
     already_decided: int = 0  # symbols whose bar had a decision before this run
     already_marked: bool = False  # as_of is older than the account's last mark
     kill_switch: bool = False
+    paused: PauseState = NOT_PAUSED  # a human's pause (no new risk), as read by the step
     seconds: float = 0.0
     decide_seconds: float = 0.0  # reading the bar's data through the last decision (no writes)
 
@@ -95,6 +99,7 @@ class StepResult:
             "drawdown": self.equity.drawdown if self.equity else None,
             "daily_pnl": self.equity.daily_pnl if self.equity else None,
             "kill_switch": self.kill_switch,
+            "paused": self.paused.describe() if self.paused.paused else None,
             "fills": len(self.fills),
             "orders": len(self.orders),
             "already_decided": self.already_decided,
@@ -191,6 +196,11 @@ class Trader:
             result.seconds = time.perf_counter() - t0
             return result
 
+        result.paused = state.pause
+        params = self.params
+        if state.pause.paused:  # the core blocks new risk as under the kill switch
+            params = params.copy()
+            params[core.P_PAUSED] = 1.0
         bars = bars_from_rows(state.rows, self.symbols, self.bar_seconds, through=as_of)
         t = len(bars) - 1
         targets = np.full((len(bars), len(self.symbols)), np.nan)
@@ -217,7 +227,7 @@ class Trader:
             bars.market,
             targets,
             rules,
-            self.params,
+            params,
             *book.state(),
             decided,
             checks,
@@ -251,7 +261,7 @@ class Trader:
             if symbol in decisions and decisions[symbol].decided:
                 self._audit(
                     decisions[symbol], decided[k], checks[k], point, rules[k],
-                    spread_sources[k], as_of,
+                    spread_sources[k], as_of, state.pause,
                 )  # fmt: skip
         result.decide_seconds = time.perf_counter() - t_decide
 
@@ -266,9 +276,10 @@ class Trader:
             self._send_live([*open_orders, *result.orders], positions, as_of)
         if newly_tripped:
             self._alert(
+                "kill_switch",
                 f"cryptobot {self.mode}: kill switch tripped at {as_of:%Y-%m-%d %H:%M} UTC, "
                 f"drawdown {point.drawdown:.2%} >= max_drawdown {limit:.2%}; no new risk "
-                "until a human raises the limit"
+                "until a human raises the limit",
             )
         result.seconds = time.perf_counter() - t0
         return result
@@ -340,6 +351,7 @@ class Trader:
                 for s, r in rows.items()
                 if len(r)
             ]
+            pause = pause_state(con)
             decided = set()
             if bar_keys:
                 decided = {
@@ -361,6 +373,7 @@ class Trader:
             rows=rows,
             decided=decided,
             is_simulated=is_simulated,
+            pause=pause,
         )
 
     # -- predicting -------------------------------------------------------------------------
@@ -582,7 +595,7 @@ class Trader:
             )
         return out
 
-    def _audit(self, decision, decided, checks, point, rules, spread_source, as_of) -> None:
+    def _audit(self, decision, decided, checks, point, rules, spread_source, as_of, pause) -> None:
         """Complete the audit row (and make the order) from what the core decided."""
         row = decision.row
         symbol = row["symbol"]
@@ -602,6 +615,8 @@ class Trader:
             spread_source,
         )
         failed = ", ".join(c.name for c in described if not c.passed)
+        if pause.paused:  # the core blocked new risk for the pause, maybe for checks as well
+            failed = f"the pause ({pause.describe()})" + (f" and {failed}" if failed else "")
         row.update(
             position_before=float(decided[core.D_CURRENT]),
             target_amount=wanted,
@@ -695,16 +710,13 @@ class Trader:
                 )
                 con.execute("commit")
             if done.status == OrderStatus.REJECTED:
-                self._alert(f"cryptobot live: {done.symbol} order rejected: {done.reason}")
+                self._alert("fills", f"cryptobot live: {done.symbol} order rejected: {done.reason}")
 
-    def _alert(self, text: str) -> None:
+    def _alert(self, kind: str, text: str) -> None:
+        from cryptobot.alerts import send_alert
+
         self.log(text)
-        try:
-            from cryptobot.notify import notify
-
-            notify(self.settings, text)
-        except Exception as exc:  # an alert must never stop trading
-            self.log(f"alert not delivered: {type(exc).__name__}: {exc}")
+        send_alert(self.settings, kind, text, log=self.log)  # never raises: trading goes on
 
 
 def _ns(when: datetime) -> int:
@@ -721,6 +733,7 @@ class _State:
     rows: dict[str, pd.DataFrame]
     decided: set[str]
     is_simulated: bool
+    pause: PauseState = NOT_PAUSED
 
 
 @dataclass

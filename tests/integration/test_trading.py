@@ -355,3 +355,51 @@ def test_trading_without_features_says_what_to_run(settings: Settings):
     ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=2, seed=1, signal=0.0)
     with pytest.raises(TradingError, match="run `cryptobot features`"):
         Trader(settings.model_copy(update={"symbols": ["BTC/USDT"]})).step()
+
+
+@pytest.mark.slow  # two days of hourly steps (~30 s)
+def test_a_pause_stops_new_risk_until_resumed(account: Settings):
+    from cryptobot.trading.pause import set_paused
+
+    end = default_as_of(account) - 48 * HOUR
+    set_paused(account, True, by="cli tester", source="cli", reason="maintenance")
+    paused = replay(account, days=1, end=end)
+    adds_risk = (
+        "select o.* from orders o join trade_decisions d on d.client_order_id = o.client_order_id "
+        "where abs(d.order_amount + d.position_before) > abs(d.position_before) + 1e-12 "
+        "and d.decided_at <= ?"
+    )
+    assert query(account, adds_risk, [end]).empty
+    blocked = query(account, "select reason from trade_decisions where action = 'blocked'")
+    assert len(blocked), "the planted signal should want to buy within a day"
+    assert blocked["reason"].str.startswith("blocked by the pause (trading paused since ").all()
+    assert blocked["reason"].str.contains("by cli tester: maintenance").all()
+    assert paused.orders == 0  # a fresh account holds nothing: nothing to reduce either
+
+    set_paused(account, False, by="cli tester", source="cli")
+    resumed = replay(account, days=1, end=end + 24 * HOUR)
+    assert resumed.orders > 0
+    assert not query(account, adds_risk, [end + 24 * HOUR]).empty
+
+
+@pytest.mark.slow  # hourly trade flows until an order fills (~20 s)
+def test_the_trade_flow_alerts_its_fills(account: Settings, monkeypatch, prefect_harness):
+    from cryptobot import notify
+    from flows.trade import trade
+    from tests.fake_telegram import TOKEN, fake_telegram
+
+    with fake_telegram() as telegram:
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_CHAT_ID", "1")
+        monkeypatch.setenv("CRYPTOBOT_TELEGRAM_API_URL", telegram.url)
+        monkeypatch.setattr(notify, "_sleep", lambda _: None)
+        moment = default_as_of(account) - 30 * HOUR
+        for hour in range(16):
+            step = trade(as_of=moment + hour * HOUR)["step"]
+            if step["fills"]:
+                break
+        assert step["fills"], "the planted signal should trade within 16 hours"
+        fills = [t for t in telegram.sent("1") if "fill(s)" in t.splitlines()[0]]
+        assert len(fills) == 1
+        assert fills[0].splitlines()[0] == f"[SIMULATED] cryptobot paper: {step['fills']} fill(s)"
+        assert len(fills[0].splitlines()) == step["fills"] + 1

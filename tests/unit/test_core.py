@@ -283,3 +283,41 @@ def test_a_backtest_tally_says_why_decisions_did_not_trade():
     assert tally[core.R_BLOCKED] == 30 and tally[liquidity] == 30
     assert tally[core.R_NONE] == 60 * 2 - 30  # the bars and symbols without a target
     assert tally.sum() - tally[liquidity] == 60 * 2  # one reason per decision
+
+
+def test_a_pause_blocks_new_risk_but_lets_reducing_and_closing_go():
+    """A human's pause is honoured like the kill switch: with every check passing, an entry is
+    blocked, a cut or a flip only closes; without the pause the same entry goes."""
+    paused = core.CoreParams.from_settings(Settings(), 3600, paused=True).array()
+    assert paused[core.P_PAUSED] == 1.0 and params()[core.P_PAUSED] == 0.0
+
+    def step(held: float, target: float, p: np.ndarray):
+        ts, avail, market = world()
+        t = len(ts) - 1
+        market[t, :, core.CLOSE] = 100.0
+        book = core.Book(len(ts), 2, 10_000.0 - held * 100.0)
+        book.positions[1, core.S_AMOUNT] = held
+        book.positions[1, core.S_AVG] = 100.0
+        targets = np.full((len(ts), 2), np.nan)
+        targets[t, 1] = target
+        decisions = np.zeros((2, core.N_DECISION))
+        checks = np.full((2, core.N_CHECKS, 3), np.nan)
+        core.step_bars(
+            t, t, int(ts[t] + HOUR_NS), ts, avail, market, targets, RULES, p, *book.state(),
+            decisions, checks, True, np.zeros(200, dtype=np.int64), np.zeros(2),
+            np.zeros((len(ts), 2), np.int8),
+        )  # fmt: skip
+        assert (checks[1, :, core.PASSED] == 1).all()  # no limit is what blocks
+        return decisions[1], book.orders[: int(book.counts[0]), 2]
+
+    decision, orders = step(0.0, 1.0, params())
+    assert decision[core.D_ACTION] == core.ORDER and orders.tolist() == [5.0]
+    decision, orders = step(0.0, 1.0, paused)  # an entry
+    assert decision[core.D_ACTION] == core.BLOCKED and decision[core.D_REASON] == core.R_BLOCKED
+    assert len(orders) == 0
+    decision, orders = step(2.0, 1.0, paused)  # adding to a long
+    assert decision[core.D_ACTION] == core.BLOCKED and len(orders) == 0
+    decision, orders = step(5.0, 0.0, paused)  # closing
+    assert decision[core.D_ACTION] == core.ORDER and orders.tolist() == [-5.0]
+    decision, orders = step(5.0, -1.0, paused)  # a flip only closes
+    assert decision[core.D_REASON] == core.R_FLIP_CLOSING and orders.tolist() == [-5.0]
