@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cryptobot import __version__
+from cryptobot import __version__, redact
 from cryptobot.commands.options import ModelSpec, SeriesExchange, StrategyName, Symbols, Timeframe
 from cryptobot.config import load_settings, normalize_exchange, normalize_symbol
 from cryptobot.errors import CryptobotError
@@ -108,8 +108,9 @@ def main(
         os.environ["CRYPTOBOT_WAREHOUSE"] = str(warehouse.resolve())
     if not sys.stdout.isatty():  # Rich reads COLUMNS when it prints
         os.environ.setdefault("COLUMNS", PIPE_COLUMNS)
+    redact.install()  # every log record of this process, Prefect's too, hides known secrets
     try:
-        load_settings()  # invalid configuration fails here, naming the field
+        load_settings()  # invalid configuration fails here, naming the field; registers secrets
     except CryptobotError as exc:
         raise _fail(exc) from None
 
@@ -763,7 +764,9 @@ def trade(
     target position, the risk limits check it, and the broker gets the order (paper by default:
     filled at the next bar's open with fee, spread and slippage). Every decision is audited in
     trade_decisions; re-running for the same bar sends nothing twice. Live trading needs
-    trading.mode = live and CRYPTOBOT_EXCHANGE_API_KEY / CRYPTOBOT_EXCHANGE_SECRET."""
+    trading.mode = live, source = ccxt and keys: CRYPTOBOT_EXCHANGE_API_KEY /
+    CRYPTOBOT_EXCHANGE_SECRET, or stored with `cryptobot keys set EXCHANGE`; a key that may
+    withdraw is refused where the exchange tells (Binance)."""
     from flows.trade import trade as trade_flow
 
     settings = _run(load_settings, symbols=_symbols(symbols))
@@ -1130,7 +1133,12 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
+from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m cryptobot.cli`: the command modules registered on the importable module's app
+    # (``cryptobot.cli.app``), not on this ``__main__`` copy's
+    from cryptobot.cli import app as registered_app
+
+    registered_app()

@@ -7,6 +7,11 @@ from contextlib import contextmanager
 
 from prefect import get_run_logger
 
+from cryptobot import redact
+
+# a flow process redacts every secret it knows from every log record, Prefect's included
+redact.install()
+
 
 def progress() -> Callable[[str], None]:
     """Progress lines go to the run's logger, so they show in the terminal and in the Prefect UI."""
@@ -20,6 +25,26 @@ def retry_unless_known(task, task_run, state) -> bool:
 
     exc = state.result(raise_on_failure=False)
     return not isinstance(exc, CryptobotError) or bool(getattr(exc, "retryable", False))
+
+
+def read_secret_block(name: str) -> str:
+    """The value of the Prefect Secret block ``name`` (the key store's passphrase)."""
+    from prefect.blocks.system import Secret
+
+    from cryptobot.errors import KeyStoreError
+
+    try:
+        block = Secret.load(name)
+    except ValueError:
+        raise KeyStoreError(
+            f"there is no Prefect Secret block named {name!r} (CRYPTOBOT_KEYSTORE_PASSPHRASE_BLOCK)"
+            ": create it in the Prefect UI (Blocks > Secret) or with "
+            f"`Secret(value=...).save({name!r})`, or set CRYPTOBOT_KEYSTORE_PASSPHRASE instead"
+        ) from None
+    value = block.get()
+    if not isinstance(value, str):
+        raise KeyStoreError(f"the Prefect Secret block {name!r} does not hold a text passphrase")
+    return value
 
 
 @contextmanager

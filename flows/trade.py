@@ -10,7 +10,7 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.trading.engine import StepResult, Trader, replay
-from flows._common import progress, retry_unless_known, warehouse_writes
+from flows._common import progress, read_secret_block, retry_unless_known, warehouse_writes
 from flows.predict import resolve_outcomes_task
 
 
@@ -42,7 +42,10 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
     keyed by bar and orders by client order id."""
     log = progress()
     with warehouse_writes():
-        result = Trader(load_settings(), symbols=symbols, log=log).step(as_of)
+        trader = Trader(
+            load_settings(), symbols=symbols, log=log, read_secret_block=read_secret_block
+        )
+        result = trader.step(as_of)
     log_step(result, log)
     return result.summary()
 
