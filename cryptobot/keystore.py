@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,10 +89,12 @@ class StoredKeys:
 # -- validation ----------------------------------------------------------------------------------
 
 
-def _bad_character(value: str, allow_newlines: bool = False) -> tuple[int, str] | None:
+#: the first and last line of a PEM block
+_PEM_BOUNDARY = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]+-----")
+
+
+def _bad_character(value: str) -> tuple[int, str] | None:
     for position, char in enumerate(value, start=1):
-        if allow_newlines and char == "\n":
-            continue
         if char.isspace():
             return position, "a blank (space, tab or line break)"
         if not char.isprintable() or ord(char) < 32:
@@ -112,9 +115,15 @@ def check_key_value(value: str, *, what: str) -> str:
         raise KeyStoreError(f"the {what} is empty")
     if text.startswith("-----BEGIN ") and "PRIVATE KEY-----" in text:
         lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
-        text = "\n".join(line for line in lines if line)
-        bad = _bad_character(text, allow_newlines=True)
-        if bad is not None or len(text) > MAX_PEM_LENGTH or not text.endswith("-----"):
+        lines = [line for line in lines if line]
+        text = "\n".join(lines)
+        well_formed = (
+            len(lines) >= 3
+            and _PEM_BOUNDARY.fullmatch(lines[0])
+            and _PEM_BOUNDARY.fullmatch(lines[-1])
+            and all(_bad_character(line) is None for line in lines[1:-1])
+        )
+        if not well_formed or len(text) > MAX_PEM_LENGTH:
             raise KeyStoreError(
                 f"the {what} looks like a PEM private key but is not a well-formed one "
                 f"({len(text)} characters; the value is not shown): paste the whole block from "
