@@ -261,6 +261,13 @@ def store_keys(
     sealed_key = encrypt(api_key, passphrase_value, exchange=exchange, field="api_key")
     sealed_secret = encrypt(secret, passphrase_value, exchange=exchange, field="secret")
     with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        other = con.execute(
+            "select name, api_key_encrypted from exchanges where name <> ? and "
+            "api_key_encrypted is not null order by name limit 1",
+            [exchange],
+        ).fetchone()
+        if other is not None:
+            _check_same_passphrase(other[0], other[1], passphrase_value)
         con.execute(
             "insert into exchanges (name, api_key_encrypted, secret_key_encrypted, updated_at) "
             "values (?, ?, ?, now()::timestamp) on conflict (name) do update set "
@@ -269,6 +276,18 @@ def store_keys(
             "updated_at = excluded.updated_at",
             [exchange, sealed_key, sealed_secret],
         )
+
+
+def _check_same_passphrase(exchange: str, sealed: str, passphrase_value: str) -> None:
+    """One passphrase per store: refuse to add keys another passphrase could not read back."""
+    try:
+        decrypt(sealed, passphrase_value, exchange=exchange, field="api_key")
+    except KeyStoreError:
+        raise KeyStoreError(
+            f"the passphrase does not decrypt the keys already stored for {exchange}: the store "
+            "has one passphrase, so nothing was stored. Use the same passphrase, or remove the "
+            f"other keys first (`cryptobot keys remove {exchange}`)"
+        ) from None
 
 
 def remove_keys(settings: Settings, exchange: str) -> bool:
@@ -349,12 +368,8 @@ def environment_keys(settings: Settings) -> ExchangeKeys | None:
             f"environment, or neither to use the key store (`cryptobot keys set "
             f"{settings.exchange}`)"
         )
-    return ExchangeKeys(
-        settings.exchange,
-        present[API_KEY_ENV],
-        present[SECRET_ENV],
-        "environment",
-    )
+    redact.register(present[API_KEY_ENV].get_secret_value(), present[SECRET_ENV].get_secret_value())
+    return ExchangeKeys(settings.exchange, present[API_KEY_ENV], present[SECRET_ENV], "environment")
 
 
 def exchange_keys(

@@ -149,6 +149,16 @@ def test_a_bad_key_is_refused_and_stored_keys_stay(settings):
     )
 
 
+def test_the_store_has_one_passphrase(settings):
+    settings = _store_settings(settings)
+    keystore.store_keys(settings, "binance", API_KEY, SECRET, PASSPHRASE)
+    keystore.store_keys(settings, "binance", API_KEY, SECRET, "a new passphrase")  # rotation
+    with pytest.raises(KeyStoreError, match="does not decrypt the keys already stored for binance"):
+        keystore.store_keys(settings, "kraken", API_KEY, SECRET, PASSPHRASE)
+    assert [s.exchange for s in keystore.stored(settings)] == ["binance"]
+    keystore.store_keys(settings, "kraken", API_KEY, SECRET, "a new passphrase")
+
+
 def test_the_passphrase_comes_from_the_setting_or_a_secret_block(settings):
     with pytest.raises(KeyStoreError, match="needs a passphrase: set CRYPTOBOT_KEYSTORE_PASS"):
         keystore.passphrase(settings)
