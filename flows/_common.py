@@ -27,6 +27,32 @@ def retry_unless_known(task, task_run, state) -> bool:
     return not isinstance(exc, CryptobotError) or bool(getattr(exc, "retryable", False))
 
 
+@contextmanager
+def secrets_out_of_errors() -> Iterator[None]:
+    """Re-raise an exception whose text holds a known secret with that text redacted.
+
+    Prefect stores a failed run's exception text in the run's state (its database, the UI),
+    which no log filter sees. The new exception has the same class where it can be rebuilt from
+    a message (so exit codes and ``retryable`` hold), else RuntimeError; the original is not
+    chained, so its text goes nowhere."""
+    from cryptobot import redact
+
+    try:
+        yield
+    except Exception as exc:
+        text = str(exc)
+        clean = redact.redact(text)
+        if clean == text:
+            raise
+        try:
+            safe = type(exc)(clean)
+        except Exception:
+            safe = RuntimeError(f"{type(exc).__name__}: {clean}")
+        if hasattr(exc, "retryable"):
+            safe.retryable = exc.retryable
+        raise safe from None
+
+
 def read_secret_block(name: str) -> str:
     """The value of the Prefect Secret block ``name`` (the key store's passphrase)."""
     from prefect.blocks.system import Secret

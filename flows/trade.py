@@ -10,7 +10,13 @@ from prefect import flow, task
 
 from cryptobot.config import load_settings
 from cryptobot.trading.engine import StepResult, Trader, replay
-from flows._common import progress, read_secret_block, retry_unless_known, warehouse_writes
+from flows._common import (
+    progress,
+    read_secret_block,
+    retry_unless_known,
+    secrets_out_of_errors,
+    warehouse_writes,
+)
 from flows.predict import resolve_outcomes_task
 
 
@@ -41,7 +47,7 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
     """Fill, mark, decide and order for the newest closed bar. Safe to retry: decisions are
     keyed by bar and orders by client order id."""
     log = progress()
-    with warehouse_writes():
+    with secrets_out_of_errors(), warehouse_writes():
         trader = Trader(
             load_settings(), symbols=symbols, log=log, read_secret_block=read_secret_block
         )
@@ -53,7 +59,7 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
 @task(name="replay-trading")
 def replay_task(days: float, end: datetime | None, symbols: list[str] | None) -> dict:
     log = progress()
-    with warehouse_writes():
+    with secrets_out_of_errors(), warehouse_writes():
         result = replay(load_settings(), days=days, end=end, symbols=symbols, log=log)
     return {
         "start": result.start.isoformat(),

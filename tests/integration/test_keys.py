@@ -139,6 +139,7 @@ LEAKY_FLOW = textwrap.dedent(
 
     import flows._common  # installs the redactor, as every flow module does
     from cryptobot.config import load_settings
+    from flows._common import secrets_out_of_errors
     from flows._server import temporary_server
 
     @task
@@ -152,9 +153,9 @@ LEAKY_FLOW = textwrap.dedent(
             raise RuntimeError(f"exchange refused key {key} with token {token}")
         except RuntimeError:
             get_run_logger().exception("the exchange call failed")
-        # Prefect keeps a raised exception's text in the run's state, outside logging: the
-        # project's own errors never hold a secret (see README "Keys")
-        raise RuntimeError("the exchange call failed (details in the log)")
+        # Prefect keeps a raised exception's text in the run's state, outside logging
+        with secrets_out_of_errors():
+            raise ValueError(f"exchange said no to {key}")
 
     @flow(name="leaky")
     def leaky():
@@ -165,8 +166,8 @@ LEAKY_FLOW = textwrap.dedent(
     with temporary_server():
         try:
             leaky()
-        except RuntimeError:
-            print("flow failed as planned")
+        except ValueError as exc:
+            print("flow failed as planned:", exc)
     """
 )
 
@@ -256,6 +257,7 @@ def test_no_file_written_and_no_output_holds_a_secret(tmp_path):
     # the run logs were stored, redacted
     assert b"the key is <redacted>" in prefect_db and b"signing with <redacted>" in prefect_db
     assert b"exchange refused key <redacted> with token <redacted>" in prefect_db
+    assert b"ValueError: exchange said no to <redacted>" in prefect_db  # the run's state
     assert b"simulated prices" in prefect_db
     assert any(p.suffix == ".duckdb" for p in files)
     for path in files:

@@ -76,3 +76,19 @@ def test_short_values_are_not_registered():
     before = redact.redact("abc and abcde")
     redact.register("abc", "", None, "abcde")
     assert redact.redact("abc and abcde") == before == "abc and abcde"
+
+
+def test_an_error_leaving_a_trading_task_holds_no_secret():
+    from cryptobot.errors import TradingError
+    from flows._common import secrets_out_of_errors
+
+    redact.register(SECRET)
+    with pytest.raises(TradingError) as info, secrets_out_of_errors():
+        raise TradingError(f"binance said no to {SECRET}", retryable=True)
+    assert str(info.value) == "binance said no to <redacted>"
+    assert info.value.retryable and info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    original = KeyError("nothing secret")
+    with pytest.raises(KeyError) as same, secrets_out_of_errors():
+        raise original
+    assert same.value is original
