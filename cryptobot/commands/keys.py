@@ -92,7 +92,10 @@ def _read_keys(exchange: str) -> tuple[str, str]:
 
 
 @keys_app.command("set")
-def set_keys(exchange: Exchange) -> None:
+def set_keys(
+    exchange: Exchange,
+    given: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
+) -> None:
     """Store EXCHANGE's API key and secret, encrypted, replacing any stored before.
 
     On a terminal both are asked for with hidden input; otherwise they are read from stdin
@@ -108,6 +111,16 @@ def set_keys(exchange: Exchange) -> None:
     Examples: `cryptobot keys set binance` (prompts), or from a password manager:
     `printf '%s\\n%s\\n' "$KEY" "$SECRET" | cryptobot keys set binance`.
     """
+    if given:
+        # refused with our own message: click's would echo the value
+        raise _fail(
+            KeyStoreError(
+                f"keys are never taken as command-line arguments: they stay in the shell's "
+                f"history and show in the process list. Run `cryptobot keys set {exchange}` and "
+                "paste them at the prompt (or pipe them in). Consider a key typed on a command "
+                "line exposed: revoke it on the exchange and create a new one."
+            )
+        )
     exchange = _exchange(exchange)
     settings = _run(load_settings)
     secret_phrase = _run(keystore.passphrase, settings, _read_secret_block)

@@ -98,10 +98,12 @@ def _binance_restrictions(client: Any) -> dict[str, bool]:
     return {
         "withdraw": bool(answer.get("enableWithdrawals")),
         "trade": bool(answer.get("enableSpotAndMarginTrading")),
+        "ip_restricted": bool(answer.get("ipRestrict")),
     }
 
 
-#: exchanges whose API tells what a key may do: ccxt id -> reader of {withdraw, trade}
+#: exchanges whose API tells what a key may do: ccxt id -> reader of
+#: {withdraw, trade, ip_restricted}
 PERMISSION_READERS: dict[str, Callable[[Any], dict[str, bool]]] = {
     "binance": _binance_restrictions,
 }
@@ -157,7 +159,8 @@ def check_key_permissions(
         if rights["withdraw"]
         else "cannot withdraw"
     )
-    log(f"{client.id}: the API key may trade spot and {withdraw}")
+    ip = "" if rights.get("ip_restricted") else "; it is not restricted to your IP addresses"
+    log(f"{client.id}: the API key may trade spot and {withdraw}{ip}")
 
 
 def _redacted(client: Any, text: str) -> str:

@@ -36,7 +36,10 @@ def test_a_trade_only_key_passes_through_the_signed_request():
     [(method, path, query, headers)] = fake.requests
     assert (method, path) == ("GET", "/sapi/v1/account/apiRestrictions")
     assert headers["x-mbx-apikey"] == API_KEY and "timestamp" in query
-    assert lines == ["binance: the API key may trade spot and cannot withdraw"]
+    assert lines == [
+        "binance: the API key may trade spot and cannot withdraw; it is not restricted to your "
+        "IP addresses"
+    ]
 
 
 def test_a_key_that_can_withdraw_is_refused_unless_allowed():
@@ -47,8 +50,12 @@ def test_a_key_that_can_withdraw_is_refused_unless_allowed():
         assert "ALLOW_WITHDRAWAL_KEYS=true" in str(info.value)
         lines: list[str] = []
         allowed = TradingSettings(allow_withdrawal_keys=True)
+        fake.restrictions["ipRestrict"] = True
         check_key_permissions(binance_client(fake), allowed, log=lines.append)
-    assert "may withdraw (allowed by trading.allow_withdrawal_keys)" in lines[0]
+    assert lines == [
+        "binance: the API key may trade spot and may withdraw (allowed by "
+        "trading.allow_withdrawal_keys)"
+    ]
 
 
 def test_a_key_that_cannot_trade_is_refused():
