@@ -91,11 +91,10 @@ def _read_keys(exchange: str) -> tuple[str, str]:
     return lines[0], "\n".join(lines[1:])
 
 
-@keys_app.command("set")
-def set_keys(
-    exchange: Exchange,
-    given: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
-) -> None:
+@keys_app.command(
+    "set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def set_keys(ctx: typer.Context, exchange: Exchange) -> None:
     """Store EXCHANGE's API key and secret, encrypted, replacing any stored before.
 
     On a terminal both are asked for with hidden input; otherwise they are read from stdin
@@ -111,7 +110,7 @@ def set_keys(
     Examples: `cryptobot keys set binance` (prompts), or from a password manager:
     `printf '%s\\n%s\\n' "$KEY" "$SECRET" | cryptobot keys set binance`.
     """
-    if given:
+    if ctx.args:
         # refused with our own message: click's would echo the value
         raise _fail(
             KeyStoreError(
