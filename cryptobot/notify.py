@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from cryptobot import redact
+from cryptobot import redact as redaction
 from cryptobot.config import Settings
 from cryptobot.errors import NotificationError
 
@@ -43,12 +43,17 @@ def _redact(text: str, token: str | None = None) -> str:
     """``text`` with the bot token (and any ``/bot<token>/`` path) masked: the project's log
     redactor (:mod:`cryptobot.redact`) does it, and learns ``token`` for every later record."""
     if token:
-        redact.register(token)
-    return redact.redact(text)
+        redaction.register(token)
+    return redaction.redact(text)
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """``text`` with any ``/bot<token>/`` URL path and the ``token`` itself replaced."""
+    return _redact(text, token)
 
 
 # httpx logs every request's URL at INFO: the redactor keeps the bot token out of the logs
-redact.install()
+redaction.install()
 
 
 def is_configured(settings: Settings) -> bool:
@@ -90,7 +95,7 @@ def _call(
 ) -> dict[str, Any]:
     """POST one Bot API method, retrying rate limits, 5xx and network failures; its result."""
     token, _ = _require(settings)
-    redact.register(token)  # the URL below holds it: no log line may
+    redaction.register(token)  # the URL below holds it: no log line may
     base = settings.telegram_api_url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise NotificationError(
