@@ -1137,8 +1137,8 @@ from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m cryptobot.cli`: the command modules registered on the importable module's app
-    # (``cryptobot.cli.app``), not on this ``__main__`` copy's
-    from cryptobot.cli import app as registered_app
+    # `python -m cryptobot.cli`: run the app of the imported module `cryptobot.cli`, the one the
+    # command modules above registered on (this __main__ copy has its own, without them)
+    from cryptobot.cli import app as _app
 
-    registered_app()
+    _app()
