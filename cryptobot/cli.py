@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cryptobot import __version__
+from cryptobot import __version__, redact
 from cryptobot.commands.options import ModelSpec, SeriesExchange, StrategyName, Symbols, Timeframe
 from cryptobot.config import load_settings, normalize_exchange, normalize_symbol
 from cryptobot.errors import CryptobotError
@@ -157,6 +157,7 @@ def main(
     for variable, value in chosen:
         if value is not None:  # flows in this process read the settings too
             os.environ[variable] = value.value
+    redact.install()  # every log record of this process, Prefect's too, hides known secrets
     try:
         settings = load_settings()  # invalid configuration fails here, naming the field
     except CryptobotError as exc:
@@ -841,7 +842,9 @@ def trade(
     target position, the risk limits check it, and the broker gets the order (paper by default:
     filled at the next bar's open with fee, spread and slippage). Every decision is audited in
     trade_decisions; re-running for the same bar sends nothing twice. Live trading needs
-    trading.mode = live and CRYPTOBOT_EXCHANGE_API_KEY / CRYPTOBOT_EXCHANGE_SECRET."""
+    trading.mode = live, source = ccxt and keys: CRYPTOBOT_EXCHANGE_API_KEY /
+    CRYPTOBOT_EXCHANGE_SECRET, or stored with `cryptobot keys set EXCHANGE`; a key that may
+    withdraw is refused where the exchange tells (Binance)."""
     from flows.trade import trade as trade_flow
 
     settings = _run(load_settings, symbols=_symbols(symbols))
@@ -1208,6 +1211,7 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
+from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 from cryptobot.commands import telegram as _telegram  # noqa: E402, F401
 

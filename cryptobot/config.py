@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from cryptobot.errors import ConfigError
+from cryptobot.errors import ConfigError, CryptobotError
 from cryptobot.timeframes import timeframe_seconds
 
 #: The checkout this package lives in; default paths are relative to it, not to the shell's cwd.
@@ -216,7 +217,12 @@ class TradingSettings(BaseModel):
     mode: Literal["paper", "live"] = Field(
         "paper",
         description="paper (default) simulates fills; live sends orders through ccxt and needs "
-        "exchange_api_key and exchange_secret",
+        "exchange keys (exchange_api_key and exchange_secret, or `cryptobot keys set`)",
+    )
+    allow_withdrawal_keys: bool = Field(
+        False,
+        description="live: accept an exchange key that may withdraw funds (refused by default "
+        "where the exchange tells, e.g. Binance's API restrictions)",
     )
     strategy: str = Field("long_flat", description="long_flat (default) or long_short")
     initial_capital: float = Field(10_000.0, gt=0, description="paper account, quote currency")
@@ -329,9 +335,24 @@ class Settings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)
-    #: live trading keys (environment or .env, never the config file in git); never logged
-    exchange_api_key: SecretStr | None = None
-    exchange_secret: SecretStr | None = None
+    exchange_api_key: SecretStr | None = Field(
+        None,
+        description="live trading API key of `exchange` (environment only, never the config file "
+        "in git); wins over the key store; stripped and validated, never logged",
+    )
+    exchange_secret: SecretStr | None = Field(
+        None, description="the secret of exchange_api_key; set both or neither"
+    )
+    keystore_passphrase: SecretStr | None = Field(
+        None,
+        description="passphrase the key store (`cryptobot keys`) encrypts exchange keys with "
+        "(at least 12 characters); never logged",
+    )
+    keystore_passphrase_block: str | None = Field(
+        None,
+        description="name of a Prefect Secret block holding the key store's passphrase, used "
+        "when keystore_passphrase is not set",
+    )
     #: optional Telegram delivery of reports and alerts
     telegram_bot_token: SecretStr | None = Field(
         None, description="the bot's token from @BotFather; never logged or shown"
@@ -437,6 +458,20 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("exchange_api_key", "exchange_secret")
+    @classmethod
+    def _exchange_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Stripped (a pasted trailing newline) and checked; an empty variable counts as unset."""
+        from cryptobot.keystore import check_key_value
+
+        if value is None or not value.get_secret_value().strip():
+            return None
+        what = "API key" if info.field_name == "exchange_api_key" else "secret"
+        try:
+            return SecretStr(check_key_value(value.get_secret_value(), what=f"exchange {what}"))
+        except CryptobotError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, value: str) -> str:
@@ -510,11 +545,32 @@ def config_file_path() -> Path | None:
     return default if default.is_file() else None
 
 
+#: settings whose values are secrets: never part of a message, registered for log redaction
+SECRET_FIELDS = (
+    "exchange_api_key",
+    "exchange_secret",
+    "keystore_passphrase",
+    "telegram_bot_token",
+)
+
+
+def _register_secrets(settings: Settings) -> None:
+    """Tell the log redactor every secret these settings hold (rule 7)."""
+    from cryptobot import redact
+
+    for name in SECRET_FIELDS:
+        value = getattr(settings, name)
+        if value is not None:
+            redact.register(value.get_secret_value())
+
+
 def _shown_input(field: str, error: Mapping[str, Any]) -> str:
     """What a configuration error says about the bad value: the value itself, except for a
     secret (or an unknown name, which may be a mistyped secret), whose value is never echoed."""
     value = error.get("input")
-    secret = any(word in field.lower() for word in _SECRET_WORDS)
+    secret = field.split(".")[0] in SECRET_FIELDS or any(
+        word in field.lower() for word in _SECRET_WORDS
+    )
     if secret or error.get("type") == "extra_forbidden":
         size = len(value) if isinstance(value, str) else None
         return f"value hidden, {size} characters" if size is not None else "value hidden"
@@ -522,10 +578,14 @@ def _shown_input(field: str, error: Mapping[str, Any]) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning validation errors into one message naming each bad field."""
+    """Build the settings, turning validation errors into one message naming each bad field.
+
+    The secrets the settings hold are registered with :mod:`cryptobot.redact`, so every process
+    that loads them masks them in its log records. A bad secret is reported without its value.
+    """
     _check_env_names(os.environ)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -544,3 +604,5 @@ def load_settings(**overrides: Any) -> Settings:
         where = config_file_path()
         origin = f" (config file {where})" if where else ""
         raise ConfigError(f"invalid configuration{origin}: {exc}") from None
+    _register_secrets(settings)
+    return settings

@@ -109,3 +109,10 @@ class LookaheadError(CryptobotError):
     is recomputed from only the data known at the bar's close: something looks ahead."""
 
     exit_code = 11
+
+
+class KeyStoreError(CryptobotError):
+    """The encrypted key store cannot do what was asked: no passphrase, a wrong passphrase or an
+    altered record, a key that fails validation, no keys stored for that exchange."""
+
+    exit_code = 12

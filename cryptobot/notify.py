@@ -9,19 +9,18 @@ A 429 (rate limit: Telegram says how many seconds to wait in ``parameters.retry_
 or a network failure is retried a few times with a short back-off; anything else raises
 :class:`NotificationError` with Telegram's own ``description``. The bot token is part of every
 request URL; it never appears in a message, a log line or an exception: httpx's request log and
-its error texts are redacted (rule 7).
+its error texts are redacted by :mod:`cryptobot.redact` (rule 7).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from cryptobot import redact as redaction
 from cryptobot.config import Settings
 from cryptobot.errors import NotificationError
 
@@ -36,15 +35,16 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 TIMEOUT = httpx.Timeout(10.0, connect=5.0, write=30.0)
 
-#: ``/bot<token>/`` in a URL, whatever the token
-_TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
 #: tests replace this to check the back-off without waiting
 _sleep = time.sleep
 
 
 def _redact(text: str, token: str | None = None) -> str:
-    text = _TOKEN_IN_URL.sub("/bot<redacted>/", text)
-    return text.replace(token, "<redacted>") if token else text
+    """``text`` with the bot token (and any ``/bot<token>/`` path) masked: the project's log
+    redactor (:mod:`cryptobot.redact`) does it, and learns ``token`` for every later record."""
+    if token:
+        redaction.register(token)
+    return redaction.redact(text)
 
 
 def redact(text: str, token: str | None = None) -> str:
@@ -52,19 +52,8 @@ def redact(text: str, token: str | None = None) -> str:
     return _redact(text, token)
 
 
-class _RedactTokens(logging.Filter):
-    """httpx logs every request's URL at INFO: keep the bot token out of the logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/bot" in message:
-            record.msg = _redact(message)
-            record.args = None
-        return True
-
-
-_FILTER = _RedactTokens()
-logging.getLogger("httpx").addFilter(_FILTER)
+# httpx logs every request's URL at INFO: the redactor keeps the bot token out of the logs
+redaction.install()
 
 
 def is_configured(settings: Settings) -> bool:
@@ -110,6 +99,7 @@ def call(
     (a message object, or for ``getUpdates`` a list of updates). ``timeout``: a long poll
     needs a read timeout longer than the poll's."""
     token, _ = _require(settings)
+    redaction.register(token)  # the URL below holds it: no log line may
     base = settings.telegram_api_url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise NotificationError(

@@ -7,6 +7,11 @@ from contextlib import contextmanager
 
 from prefect import get_run_logger
 
+from cryptobot import redact
+
+# a flow process redacts every secret it knows from every log record, Prefect's included
+redact.install()
+
 
 def progress() -> Callable[[str], None]:
     """Progress lines go to the run's logger, so they show in the terminal and in the Prefect UI."""
@@ -49,6 +54,52 @@ def retry_unless_known(task, task_run, state) -> bool:
 
     exc = state.result(raise_on_failure=False)
     return not isinstance(exc, CryptobotError) or bool(getattr(exc, "retryable", False))
+
+
+@contextmanager
+def secrets_out_of_errors() -> Iterator[None]:
+    """Re-raise an exception whose text holds a known secret with that text redacted.
+
+    Prefect stores a failed run's exception text in the run's state (its database, the UI),
+    which no log filter sees. The new exception has the same class where it can be rebuilt from
+    a message (so exit codes and ``retryable`` hold), else RuntimeError; the original is not
+    chained, so its text goes nowhere."""
+    from cryptobot import redact
+
+    try:
+        yield
+    except Exception as exc:
+        text = str(exc)
+        clean = redact.redact(text)
+        if clean == text:
+            raise
+        try:
+            safe = type(exc)(clean)
+        except Exception:
+            safe = RuntimeError(f"{type(exc).__name__}: {clean}")
+        if hasattr(exc, "retryable"):
+            safe.retryable = exc.retryable
+        raise safe from None
+
+
+def read_secret_block(name: str) -> str:
+    """The value of the Prefect Secret block ``name`` (the key store's passphrase)."""
+    from prefect.blocks.system import Secret
+
+    from cryptobot.errors import KeyStoreError
+
+    try:
+        block = Secret.load(name)
+    except ValueError:
+        raise KeyStoreError(
+            f"there is no Prefect Secret block named {name!r} (CRYPTOBOT_KEYSTORE_PASSPHRASE_BLOCK)"
+            ": create it in the Prefect UI (Blocks > Secret) or with "
+            f"`Secret(value=...).save({name!r})`, or set CRYPTOBOT_KEYSTORE_PASSPHRASE instead"
+        ) from None
+    value = block.get()
+    if not isinstance(value, str):
+        raise KeyStoreError(f"the Prefect Secret block {name!r} does not hold a text passphrase")
+    return value
 
 
 @contextmanager

@@ -11,7 +11,14 @@ from prefect import flow, task
 from cryptobot.alerts import step_alerts
 from cryptobot.config import load_settings
 from cryptobot.trading.engine import StepResult, Trader, replay
-from flows._common import ALERT_HOOKS, progress, retry_unless_known, warehouse_writes
+from flows._common import (
+    ALERT_HOOKS,
+    progress,
+    read_secret_block,
+    retry_unless_known,
+    secrets_out_of_errors,
+    warehouse_writes,
+)
 from flows.predict import resolve_outcomes_task
 
 
@@ -44,8 +51,9 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
     keyed by bar and orders by client order id."""
     log = progress()
     settings = load_settings()
-    with warehouse_writes():
-        result = Trader(settings, symbols=symbols, log=log).step(as_of)
+    with secrets_out_of_errors(), warehouse_writes():
+        trader = Trader(settings, symbols=symbols, log=log, read_secret_block=read_secret_block)
+        result = trader.step(as_of)
     log_step(result, log)
     step_alerts(settings, result, log)  # fills, refusals, stale data; never raises
     return result.summary()
@@ -54,7 +62,7 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
 @task(name="replay-trading")
 def replay_task(days: float, end: datetime | None, symbols: list[str] | None) -> dict:
     log = progress()
-    with warehouse_writes():
+    with secrets_out_of_errors(), warehouse_writes():
         result = replay(load_settings(), days=days, end=end, symbols=symbols, log=log)
     return {
         "start": result.start.isoformat(),

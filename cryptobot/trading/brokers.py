@@ -10,11 +10,16 @@ market has no order book; the spread risk check uses the same figure, labelled "
 **Live.** ``create_order`` with the client order id in ``params["clientOrderId"]``. Before any
 submission the broker asks the exchange for an order with that id (open and recent closed
 orders), and a ``DuplicateOrderId`` answer is read the same way: a restart after a crash finds
-the order it sent instead of sending it again. Live mode refuses to start without keys.
+the order it sent instead of sending it again. Live mode refuses to start without keys (from the
+environment, else the encrypted key store: :mod:`cryptobot.keystore`), and with a key that may
+withdraw where the exchange tells (Binance's API restrictions) unless
+``trading.allow_withdrawal_keys``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -23,8 +28,11 @@ import ccxt
 
 from cryptobot.config import Settings, TradingSettings
 from cryptobot.errors import TradingError
+from cryptobot.keystore import ExchangeKeys, SecretBlockReader, exchange_keys
 from cryptobot.trading.markets import MarketRules, simulated_rules
 from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 
 class PaperBroker:
@@ -44,37 +52,126 @@ class PaperBroker:
         return order.moved_to(OrderStatus.SUBMITTED, when), []
 
 
-def live_client(settings: Settings) -> Any:
-    """An authenticated ccxt client for ``settings.exchange``; refuses without keys."""
+def live_client(
+    settings: Settings,
+    *,
+    read_secret_block: SecretBlockReader | None = None,
+    log: Callable[[str], None] = logger.info,
+) -> Any:
+    """An authenticated ccxt client for ``settings.exchange`` whose key may trade and may not
+    withdraw (see :func:`check_key_permissions`); refuses without keys."""
     from cryptobot.sources.ccxt_source import create_client
 
-    check_live_allowed(settings)
+    keys = check_live_allowed(settings, read_secret_block=read_secret_block)
     client = create_client(settings.exchange)
-    client.apiKey = settings.exchange_api_key.get_secret_value()
-    client.secret = settings.exchange_secret.get_secret_value()
+    client.apiKey = keys.api_key.get_secret_value()
+    client.secret = keys.secret.get_secret_value()
+    log(f"live trading on {settings.exchange} with the keys from the {keys.source}")
+    check_key_permissions(client, settings.trading, log=log)
     return client
 
 
-def check_live_allowed(settings: Settings) -> None:
-    missing = [
-        name
-        for name, value in (
-            ("CRYPTOBOT_EXCHANGE_API_KEY", settings.exchange_api_key),
-            ("CRYPTOBOT_EXCHANGE_SECRET", settings.exchange_secret),
-        )
-        if value is None or not value.get_secret_value()
-    ]
-    if missing:
+def check_live_allowed(
+    settings: Settings, *, read_secret_block: SecretBlockReader | None = None
+) -> ExchangeKeys:
+    """The keys live trading will use (environment, else key store); TradingError without any
+    or when the prices would be simulated."""
+    keys = exchange_keys(settings, read_secret_block)
+    if keys is None:
         raise TradingError(
-            f"live trading on {settings.exchange} refused: {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set. Put the exchange keys in the "
-            "environment (or .env), or set trading.mode = paper."
+            f"live trading on {settings.exchange} refused: no exchange keys. Set "
+            f"CRYPTOBOT_EXCHANGE_API_KEY and CRYPTOBOT_EXCHANGE_SECRET in the environment (or "
+            f".env), or store them encrypted with `cryptobot keys set {settings.exchange}`; or "
+            "set trading.mode = paper."
         )
     if settings.source == "simulator":
         raise TradingError(
             "live trading refused: the configured source is the simulator, so the models would "
             f"trade real money on {settings.exchange} from simulated prices. Set source = ccxt."
         )
+    return keys
+
+
+def _binance_restrictions(client: Any) -> dict[str, bool]:
+    """Binance's ``GET /sapi/v1/account/apiRestrictions`` for the client's key."""
+    answer = client.sapi_get_account_apirestrictions()
+    return {
+        "withdraw": bool(answer.get("enableWithdrawals")),
+        "trade": bool(answer.get("enableSpotAndMarginTrading")),
+        "ip_restricted": bool(answer.get("ipRestrict")),
+    }
+
+
+#: exchanges whose API tells what a key may do: ccxt id -> reader of
+#: {withdraw, trade, ip_restricted}
+PERMISSION_READERS: dict[str, Callable[[Any], dict[str, bool]]] = {
+    "binance": _binance_restrictions,
+}
+
+
+def check_key_permissions(
+    client: Any, trading: TradingSettings, *, log: Callable[[str], None] = logger.info
+) -> None:
+    """Refuse a key that may withdraw (unless ``trading.allow_withdrawal_keys``) or may not
+    trade spot, where the exchange says so; elsewhere say in one log line that it cannot be
+    checked. Runs before the first order of every live run, so a key whose rights were widened
+    on the exchange since the last run is caught too."""
+    reader = PERMISSION_READERS.get(client.id)
+    if reader is None:
+        log(
+            f"{client.id}: this exchange does not tell a key's permissions through its API, so "
+            "they are not checked: make sure the key cannot withdraw"
+        )
+        return
+    try:
+        rights = reader(client)
+    except ccxt.AuthenticationError as exc:
+        raise TradingError(
+            f"live trading refused: {client.id} does not accept the API key "
+            f"({_redacted(client, f'{type(exc).__name__}: {exc}')[:300]}). Check the key, its "
+            "secret and the key's IP whitelist on the exchange."
+        ) from None
+    except ccxt.NetworkError as exc:
+        raise TradingError(
+            f"could not reach {client.id} to check the API key's permissions "
+            f"({type(exc).__name__}); no order was sent",
+            retryable=True,
+        ) from None
+    except ccxt.BaseError as exc:
+        raise TradingError(
+            f"live trading refused: {client.id} did not say what the API key may do "
+            f"({_redacted(client, f'{type(exc).__name__}: {exc}')[:300]})"
+        ) from None
+    if rights["withdraw"] and not trading.allow_withdrawal_keys:
+        raise TradingError(
+            f"live trading refused: the {client.id} API key may withdraw funds, so anyone who "
+            "got it could empty the account. Create a key without withdrawal rights on the "
+            "exchange (recommended), or accept this one with "
+            "CRYPTOBOT_TRADING__ALLOW_WITHDRAWAL_KEYS=true."
+        )
+    if not rights["trade"]:
+        raise TradingError(
+            f"live trading refused: the {client.id} API key may not trade spot (enable "
+            "'Spot & Margin Trading' for it on the exchange)"
+        )
+    withdraw = (
+        "may withdraw (allowed by trading.allow_withdrawal_keys)"
+        if rights["withdraw"]
+        else "cannot withdraw"
+    )
+    ip = "" if rights.get("ip_restricted") else "; it is not restricted to your IP addresses"
+    log(f"{client.id}: the API key may trade spot and {withdraw}{ip}")
+
+
+def _redacted(client: Any, text: str) -> str:
+    """``text`` with every credential the client holds masked (rule 7: never in a record)."""
+    from cryptobot.sources.ccxt_source import _CREDENTIAL_ATTRIBUTES
+
+    for attribute in _CREDENTIAL_ATTRIBUTES:
+        value = getattr(client, attribute, None)
+        if isinstance(value, str) and value:
+            text = text.replace(value, "***")
+    return text
 
 
 class LiveBroker:
@@ -149,14 +246,7 @@ class LiveBroker:
         return self.apply(order, answer, when)
 
     def _redacted(self, text: str) -> str:
-        """``text`` with every credential the client holds masked (rule 7: never in a record)."""
-        from cryptobot.sources.ccxt_source import _CREDENTIAL_ATTRIBUTES
-
-        for attribute in _CREDENTIAL_ATTRIBUTES:
-            value = getattr(self.client, attribute, None)
-            if isinstance(value, str) and value:
-                text = text.replace(value, "***")
-        return text
+        return _redacted(self.client, text)
 
     def refresh(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
         """Catch up with an open order (a partial fill, a cancel) on a later run."""

@@ -45,6 +45,7 @@ import pandas as pd
 from cryptobot.config import Settings
 from cryptobot.errors import TradingError
 from cryptobot.ingest import utc_now
+from cryptobot.keystore import SecretBlockReader
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
 from cryptobot.trading.bars import Bars, bars_from_rows
@@ -151,14 +152,17 @@ class Trader:
         symbols: list[str] | None = None,
         broker: PaperBroker | LiveBroker | None = None,
         log: Callable[[str], None] = _quiet,
+        read_secret_block: SecretBlockReader | None = None,
     ) -> None:
+        """``read_secret_block`` reads the key store's passphrase from a Prefect Secret block
+        (the flow passes it; live mode only)."""
         self.settings = settings
         self.mode = settings.trading.mode
         if broker is None:
             broker = (
                 PaperBroker(settings.trading)
                 if self.mode == "paper"
-                else LiveBroker(live_client(settings))
+                else LiveBroker(live_client(settings, read_secret_block=read_secret_block, log=log))
             )
         if broker.mode != self.mode:
             raise TradingError(f"a {broker.mode} broker cannot trade the {self.mode} account")

@@ -27,6 +27,7 @@ COMMANDS = [
     "trade",
     "backtest",
     "check-lookahead",
+    "keys",
     "report",
     "demo",
 ]

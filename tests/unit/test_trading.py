@@ -227,22 +227,28 @@ def test_the_audit_describes_every_check_of_the_core():
 # -- brokers --------------------------------------------------------------------------------
 
 
-def live_settings(**kw) -> Settings:
-    return Settings(trading=TradingSettings(mode="live"), source="ccxt", **kw)
+def live_settings(tmp_path, **kw) -> Settings:
+    return Settings(
+        trading=TradingSettings(mode="live"),
+        source="ccxt",
+        warehouse=tmp_path / "w.duckdb",
+        **kw,
+    )
 
 
-def test_live_mode_refuses_without_keys_and_on_simulated_prices():
+def test_live_mode_refuses_without_keys_and_on_simulated_prices(tmp_path):
     with pytest.raises(
         TradingError, match="CRYPTOBOT_EXCHANGE_API_KEY and CRYPTOBOT_EXCHANGE_SECRET"
     ):
-        check_live_allowed(live_settings())
+        check_live_allowed(live_settings(tmp_path))
+    api_key, secret = "key-123" + "k" * 40, "sec-456" + "s" * 40
     with pytest.raises(TradingError, match="CRYPTOBOT_EXCHANGE_SECRET is not set"):
-        check_live_allowed(live_settings(exchange_api_key=SecretStr("k")))
-    keys = dict(exchange_api_key=SecretStr("key-123"), exchange_secret=SecretStr("sec-456"))
-    check_live_allowed(live_settings(**keys))
+        check_live_allowed(live_settings(tmp_path, exchange_api_key=SecretStr(api_key)))
+    keys = dict(exchange_api_key=SecretStr(api_key), exchange_secret=SecretStr(secret))
+    assert check_live_allowed(live_settings(tmp_path, **keys)).source == "environment"
     with pytest.raises(TradingError, match="simulated prices") as info:
         check_live_allowed(Settings(trading=TradingSettings(mode="live"), **keys))
-    assert "key-123" not in str(info.value) and "sec-456" not in str(info.value)
+    assert api_key not in str(info.value) and secret not in str(info.value)
 
 
 def test_live_broker_sends_the_client_order_id_once():
