@@ -256,13 +256,13 @@ def test_a_secret_value_is_never_echoed_in_a_configuration_error(monkeypatch, tm
 
 def test_dotenv_in_the_working_directory_is_read_below_the_environment(monkeypatch, tmp_path: Path):
     (tmp_path / ".env").write_text(
-        "CRYPTOBOT_EXCHANGE_API_KEY=from-dotenv-key\n"
+        "CRYPTOBOT_EXCHANGE_API_KEY=from-dotenv-key-0123456789\n"
         "CRYPTOBOT_EXCHANGE=kraken\n"
         "OTHER_TOOL_SETTING=ignored\n"
     )
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
-    assert settings.exchange_api_key.get_secret_value() == "from-dotenv-key"
+    assert settings.exchange_api_key.get_secret_value() == "from-dotenv-key-0123456789"
     assert settings.exchange == "kraken"
     monkeypatch.setenv("CRYPTOBOT_EXCHANGE", "binance")
     assert load_settings().exchange == "binance"
