@@ -160,6 +160,13 @@ def ingest(
         float | None,
         typer.Option(help="simulator: corr(sentiment at bar t, return of bar t+1), in [0, 1)."),
     ] = None,
+    allow_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--allow-revisions",
+            help="ccxt: store restated bars even beyond ingest.revision_max_sigma (see import).",
+        ),
+    ] = False,
 ) -> None:
     """Fetch candles, run the quality gate on each batch, and upsert them into the warehouse.
 
@@ -189,6 +196,7 @@ def ingest(
         days=settings.simulator.days,
         seed=settings.simulator.seed,
         signal=settings.simulator.signal,
+        allow_revisions=allow_revisions,
     )
     console.print(f"[green]ingest done:[/green] {result['summary']}", highlight=False)
 

@@ -388,6 +388,7 @@ def _judge_revisions(
     for batch in batches:
         if batch.table is not MARKET_DATA or batch.result.source == SOURCE_SIMULATED:
             continue
+        t0 = time.perf_counter()
         con.register("staged_batch", batch.frame)
         try:
             batch.revisions = find_revisions(
@@ -398,6 +399,7 @@ def _judge_revisions(
             )
         finally:
             con.unregister("staged_batch")
+        batch.result.timings["revisions"] = time.perf_counter() - t0
         if batch.revisions.empty:
             continue
         batch.result.implausible = int((~batch.revisions["plausible"]).sum())
@@ -744,6 +746,7 @@ def import_file(
 
     t0 = time.perf_counter()
     imported = read_ohlcv_file(path, file_format=file_format)  # type: ignore[arg-type]
+    parse_seconds = time.perf_counter() - t0
     check_spacing(imported.candles["ts"], timeframe, where=str(path))
     check_time_range(
         imported.candles["ts"],
@@ -752,7 +755,7 @@ def import_file(
         where=str(path),
         first_days=settings.ingest.first_trading_days,
     )
-    parse_seconds = time.perf_counter() - t0
+    check_seconds = time.perf_counter() - t0 - parse_seconds
     notes = []
     if imported.compression:
         notes.append(f"{imported.compression}-compressed")
@@ -779,7 +782,7 @@ def import_file(
         where=str(path),
         allow_revisions=allow_revisions,
     )
-    batch.timings["parse"] = parse_seconds
+    batch.timings.update(parse=parse_seconds, checks=check_seconds)
     progress(_describe(batch))
     return IngestReport(batches=[batch])
 
