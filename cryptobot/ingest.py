@@ -207,8 +207,18 @@ SENTIMENT = _Table(
 )
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple[int, int]:
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: _Table,
+    staged: str,
+    *,
+    changed: pd.DataFrame | None = None,
+) -> tuple[int, int]:
     """Update rows whose values differ, insert new ones; returns (inserted, updated).
+
+    ``changed``, when given, holds the keys of every stored row that differs (found before, by
+    :func:`cryptobot.revisions.find_revisions`): the update then joins only those (none at all
+    when it is empty) instead of the whole batch.
 
     A revised value could not have been known before it was fetched, so an updated row's
     ``available_at`` becomes the revision's ``fetched_at`` (point in time: a later as-of join
@@ -220,9 +230,20 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple
         [f"{c} = s.{c}" for c in [*table.values, *table.refreshed]]
         + ["available_at = greatest(s.available_at, s.fetched_at)"]
     )
-    updated = con.execute(
-        f"update {table.name} as t set {assignments} from {staged} as s where {on} and ({differs})"
-    ).fetchone()[0]
+    updated = 0
+    source = staged
+    if changed is not None:
+        con.register("changed_keys", changed[list(table.key)])
+        source = f"(select * from {staged} semi join changed_keys using ({', '.join(table.key)}))"
+    try:
+        if changed is None or len(changed):
+            updated = con.execute(
+                f"update {table.name} as t set {assignments} from {source} as s"
+                f" where {on} and ({differs})"
+            ).fetchone()[0]
+    finally:
+        if changed is not None:
+            con.unregister("changed_keys")
     inserted = con.execute(
         f"insert into {table.name} select s.* from {staged} as s anti join {table.name} as t "
         f"using ({', '.join(table.key)})"
@@ -434,7 +455,9 @@ def _write(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     t0 = time.perf_counter()
     con.register("staged_batch", batch.frame)
     try:
-        result.inserted, result.updated = _upsert(con, table, "staged_batch")
+        result.inserted, result.updated = _upsert(
+            con, table, "staged_batch", changed=batch.revisions
+        )
     finally:
         con.unregister("staged_batch")
     if batch.revisions is not None:

@@ -7,17 +7,19 @@ a revision is allowed, but never silently:
 1. :func:`find_revisions` joins the staged batch with the stored bars on the natural key and
    returns each changed bar with its old and new values, before anything is written.
 2. Each change is judged against its series' recent volatility: ``sigma`` is the sample SD of
-   the one-bar log returns (consecutive stored bars exactly one timeframe apart) over the last
-   ``ingest.revision_window`` stored bars up to the latest revised one, floored at
-   ``ingest.revision_min_sigma``; ``sigmas`` is the largest of ``|ln(new / old)|`` over open,
-   high, low and close, divided by ``sigma``. A change within ``ingest.revision_max_sigma`` is
-   plausible. Volume is kept but not judged (a bar's volume is often restated).
+   the stored one-bar log returns (consecutive stored bars exactly one timeframe apart) of the
+   ``ingest.revision_window`` bars (of time) up to and including the revised bar, as stored
+   before the batch, floored at ``ingest.revision_min_sigma``; ``sigmas`` is the largest of
+   ``|ln(new / old)|`` over open, high, low and close, divided by ``sigma``. A change within
+   ``ingest.revision_max_sigma`` is plausible. Volume is kept but not judged (a bar's volume is
+   often restated).
 3. The ingest refuses a batch with an implausible revision (:func:`refusal_message`), unless the
    user allows it, and otherwise writes each revision to ``market_data_revisions``
    (:func:`record_revisions`) in the transaction that applies it: the old values are never lost.
 
-The old bar's history is in the window, so correcting a bad stored spike is plausible (the
-spike made ``sigma`` large), while writing a spike over a clean history is not.
+A bad bar already stored widens ``sigma`` (its return is in the window), yet undoing it is as
+large a change as making it was: it needs ``--allow-revisions`` too, and the bad values are kept
+as a revision like any other.
 """
 
 from __future__ import annotations
@@ -55,33 +57,6 @@ _CHANGED_SQL = """
     order by t.exchange, t.symbol, t.timeframe, t.ts
 """
 
-_SIGMA_SQL = """
-    with revised as (
-        select exchange, symbol, timeframe, max(ts) as last_revised
-        from changed_bars group by all
-    ),
-    recent as (
-        select
-            m.exchange, m.symbol, m.timeframe, m.ts, m.close,
-            lag(m.ts) over ascending as previous_ts,
-            lag(m.close) over ascending as previous_close,
-            row_number() over (
-                partition by m.exchange, m.symbol, m.timeframe order by m.ts desc
-            ) as back
-        from market_data as m
-        join revised using (exchange, symbol, timeframe)
-        where m.ts <= revised.last_revised
-        window ascending as (partition by m.exchange, m.symbol, m.timeframe order by m.ts)
-    )
-    select
-        exchange, symbol, timeframe,
-        stddev_samp(ln(close / previous_close)) filter (
-            where back <= ? and previous_ts = ts - to_seconds(?)
-                and close > 0 and previous_close > 0
-        ) as sigma
-    from recent group by all
-"""
-
 
 def find_revisions(
     con: duckdb.DuckDBPyConnection,
@@ -102,16 +77,50 @@ def find_revisions(
     ).df()
     if changed.empty:
         return changed
-    con.register("changed_bars", changed)
-    try:
-        sigmas = con.execute(_SIGMA_SQL, [settings.revision_window, bar_seconds]).df()
-    finally:
-        con.unregister("changed_bars")
-    frame = changed.merge(sigmas, on=["exchange", "symbol", "timeframe"], how="left")
-    frame["sigma"] = frame["sigma"].fillna(0.0).clip(lower=settings.revision_min_sigma)
+    frame = changed
+    sigma = np.full(len(frame), np.nan)
+    for _, rows in frame.groupby(["exchange", "symbol", "timeframe"], sort=False).indices.items():
+        sigma[rows] = _rolling_sigma(
+            con, frame.iloc[rows], bar_seconds=bar_seconds, window=settings.revision_window
+        )
+    frame["sigma"] = np.fmax(np.nan_to_num(sigma, nan=0.0), settings.revision_min_sigma)
     frame["sigmas"] = _largest_log_change(frame) / frame["sigma"]
     frame["plausible"] = frame["sigmas"] <= settings.revision_max_sigma
     return frame
+
+
+def _rolling_sigma(
+    con: duckdb.DuckDBPyConnection, revised: pd.DataFrame, *, bar_seconds: int, window: int
+) -> np.ndarray:
+    """For each revised bar of one series: the sample SD of the stored one-bar log returns of
+    the bars in ``[ts - window bars, ts]`` (NaN with fewer than two). Prefix sums over the
+    stored stretch the windows reach, read once: O(bars), where DuckDB's windowed stddev
+    sorted the whole series (seconds for a million bars)."""
+    first, last = revised["ts"].min(), revised["ts"].max()
+    bar = np.timedelta64(bar_seconds, "s")
+    exchange, symbol, timeframe = revised.iloc[0][["exchange", "symbol", "timeframe"]]
+    stored = con.execute(
+        "select ts, close from market_data where exchange = ? and symbol = ? and timeframe = ?"
+        " and ts between ? and ? order by ts",
+        [exchange, symbol, timeframe, first - (window + 1) * bar, last],
+    ).fetchnumpy()
+    ts = np.asarray(stored["ts"], dtype="datetime64[us]")
+    close = np.asarray(stored["close"], dtype=float)
+    # the return into bar j (j >= 1) exists when bar j - 1 is one bar earlier; slot j - 1 holds it
+    known = (np.diff(ts) == bar) & (close[1:] > 0) & (close[:-1] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(known, np.log(close[1:] / close[:-1]), 0.0)
+    count = np.concatenate([[0.0], np.cumsum(known)])
+    total = np.concatenate([[0.0], np.cumsum(returns)])
+    squares = np.concatenate([[0.0], np.cumsum(returns * returns)])
+    at = revised["ts"].to_numpy(dtype="datetime64[us]")
+    end = np.searchsorted(ts, at, side="right") - 1  # the revised bar's own position
+    start = np.maximum(np.searchsorted(ts, at - window * bar, side="left"), 1) - 1
+    n = count[end] - count[start]
+    mean_square = (total[end] - total[start]) ** 2 / np.where(n > 0, n, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = (squares[end] - squares[start] - mean_square) / (n - 1)
+    return np.where(n >= 2, np.sqrt(np.clip(variance, 0.0, None)), np.nan)
 
 
 def _largest_log_change(frame: pd.DataFrame) -> pd.Series:

@@ -68,10 +68,13 @@ def dominant_spacing(ts: pd.Series | np.ndarray) -> tuple[int, float, int] | Non
     The spacing is the most common step (the smaller one on a tie), so missing bars (gaps, which
     are longer steps) in a series do not change it. None for fewer than two distinct times.
     """
-    values = np.unique(np.asarray(ts, dtype="datetime64[ms]").view(np.int64))
-    if len(values) < 2:
+    values = np.sort(np.asarray(ts, dtype="datetime64[ms]").view(np.int64))
+    differences = np.diff(values)
+    differences = differences[differences > 0]  # repeated times are the gate's business
+    if len(differences) == 0:
         return None
-    steps, counts = np.unique(np.diff(values), return_counts=True)
+    # np.unique hashes (seconds for a million distinct times); the steps take few values
+    steps, counts = np.unique(differences, return_counts=True)
     best = int(np.argmax(counts))  # the first of the most common: the smallest step among ties
     total = int(counts.sum())
     return int(steps[best]), float(counts[best] / total), total

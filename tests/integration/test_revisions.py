@@ -211,3 +211,44 @@ def test_status_shows_zero_revisions_for_untouched_series(settings):
         (series,) = market_status(con)
     assert series.revisions == 0
     assert series.last_ts - series.first_ts == timedelta(hours=9)
+
+
+def test_the_sd_is_that_of_the_one_bar_returns_in_the_window_before_each_bar():
+    """The prefix-sum SD equals a direct computation, gaps (no return across them) included."""
+    import duckdb
+
+    from cryptobot.ingest import market_frame
+    from cryptobot.revisions import find_revisions
+
+    candles = btc(400, seed=3).drop(index=[100, 101, 250]).reset_index(drop=True)
+    frame = market_frame(
+        candles,
+        timeframe="1h",
+        source="file",
+        batch_id="b0",
+        fetched_at=utc_now(),
+        **SERIES,
+    )
+    con = duckdb.connect()
+    con.execute("create table market_data as select * from frame")
+    window = 50
+    revised = frame.copy()
+    picked = [0, 1, 2, 60, 99, 100, 120, 248, 249, 396]
+    revised.loc[picked, "close"] *= 1.0001
+    con.register("staged", revised)
+    found = find_revisions(
+        con,
+        "staged",
+        bar_seconds=3600,
+        settings=IngestSettings(revision_window=window, revision_min_sigma=1e-12),
+    ).set_index("ts")
+    ts, close = frame["ts"].to_numpy(), frame["close"].to_numpy()
+    for row in picked:
+        bars = (ts >= ts[row] - np.timedelta64(window, "h")) & (ts <= ts[row])
+        returns = [
+            np.log(close[j] / close[j - 1])
+            for j in np.flatnonzero(bars)
+            if j > 0 and ts[j] - ts[j - 1] == np.timedelta64(1, "h")
+        ]
+        expected = np.std(returns, ddof=1) if len(returns) >= 2 else 1e-12
+        assert found.loc[ts[row], "sigma"] == pytest.approx(expected, rel=1e-9), row
