@@ -152,7 +152,8 @@ def refusal_message(
     return (
         f"Batch {batch_id}{origin} would change {len(bad):,} stored bar(s) of {series} by more "
         f"than {limit:g} standard deviations of the series' recent one-bar log returns "
-        f"(setting ingest.revision_max_sigma), {len(revisions):,} revised in all: {listed}{more}. "
+        f"(setting ingest.revision_max_sigma; {len(revisions):,} stored bar(s) changed in all): "
+        f"{listed}{more}. "
         "Nothing of this batch was stored. If the new values are right (a correction of bad "
         "stored bars), run the same command again with --allow-revisions: the old values are "
         "kept in table market_data_revisions; otherwise correct the input."
