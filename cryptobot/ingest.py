@@ -8,6 +8,11 @@ is validated by the Great Expectations suite of its table, and then either
 - fails: its bad rows go to ``quarantine`` with the rules they broke, nothing else is written,
   and ``QualityGateError`` says how many rows failed which check.
 
+A market batch that passes and changes stored bars is then judged (``cryptobot.revisions``): a
+change beyond ``ingest.revision_max_sigma`` refuses the batch (``RevisionError``, nothing but its
+record written) unless it was allowed; otherwise each changed bar's previous values go to
+``market_data_revisions`` in the transaction that changes it.
+
 Either way an ``ingest_batches`` row records what happened. Each batch is its own transaction,
 so a run killed half-way keeps every batch it finished and resumes from the stored cursor.
 """
