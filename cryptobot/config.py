@@ -206,6 +206,14 @@ class IngestSettings(BaseModel):
         ),
     )
 
+    @field_validator("first_trading_days")
+    @classmethod
+    def _exchange_ids(cls, value: dict[str, date]) -> dict[str, date]:
+        try:
+            return {normalize_exchange(name): day for name, day in value.items()}
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
 
 class TrainingSettings(BaseModel):
     """Walk-forward training and the promotion gate (``cryptobot train``). What trading a
