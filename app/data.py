@@ -564,7 +564,7 @@ def _quality(wh: Warehouse, features: bool) -> dict[str, pd.DataFrame]:
             ],
             columns=[
                 "exchange", "symbol", "timeframe", "sources", "first_ts", "last_ts", "rows",
-                "missing_bars", "gaps", "is_simulated",
+                "missing_bars", "gaps", "revisions", "is_simulated",
             ],
         )  # fmt: skip
         timing = con.execute(

@@ -4,7 +4,10 @@
 
 Writes a ccxt-layout CSV of 1-minute candles to a temp dir, then for each repeat imports it into
 a fresh warehouse (parse -> frame -> Great Expectations gate -> DuckDB upsert into a table with
-a primary key) and once more into the same warehouse (the idempotent re-import). Prints medians.
+a primary key), once more into the same warehouse (the idempotent re-import), and a copy of the
+file with 1,000 closes moved by 0.01% (1,000 plausible revisions, judged and kept in
+market_data_revisions). Prints medians; "checks" is the spacing and time-range check of the
+file, "revisions" finding and judging the stored bars a batch changes.
 Great Expectations' one-time import and context set-up is measured separately: a long-running
 flow process pays it once, not per batch.
 """
@@ -22,6 +25,9 @@ import pandas as pd
 
 from cryptobot.config import Settings
 from cryptobot.ingest import import_file
+
+#: closes moved in the revised copy of the file
+REVISED = 1_000
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -63,26 +69,37 @@ def main() -> None:
             f"{time.perf_counter() - t0:.2f} s"
         )
 
+        revised_csv = folder / "revised.csv"
+        frame = pd.read_csv(csv)
+        moved = np.linspace(10, args.rows - 10, REVISED).astype(int)
+        frame.loc[moved, "close"] *= 1.0001
+        frame.loc[moved, "high"] = frame.loc[moved, ["high", "close"]].max(axis=1)
+        frame.to_csv(revised_csv, index=False)
+
         first: list[dict[str, float]] = []
         again: list[dict[str, float]] = []
+        revised: list[dict[str, float]] = []
         for i in range(args.repeat):
             settings = Settings(warehouse=folder / f"w{i}.duckdb", data_dir=folder)
-            for bucket in (first, again):
+            for bucket, path in ((first, csv), (again, csv), (revised, revised_csv)):
                 t = time.perf_counter()
                 report = import_file(
-                    settings, csv, exchange="binance", symbol="BTC/USDT", timeframe="1m"
+                    settings, path, exchange="binance", symbol="BTC/USDT", timeframe="1m"
                 )
                 total = time.perf_counter() - t
                 batch = report.batches[0]
                 assert batch.rows == args.rows
                 other = total - sum(batch.timings.values())
-                bucket.append({**batch.timings, "other": other, "total": total})
-            assert report.batches[0].unchanged == args.rows  # the re-import changed nothing
+                bucket.append({"revisions": 0.0, **batch.timings, "other": other, "total": total})
+                if bucket is again:
+                    assert batch.unchanged == args.rows  # the re-import changed nothing
+            assert (report.batches[0].revised, report.batches[0].implausible) == (REVISED, 0)
 
         def show(label: str, runs: list[dict[str, float]]) -> None:
             med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             parts = ", ".join(
-                f"{key} {med[key]:.2f} s" for key in ("parse", "frame", "gate", "upsert", "other")
+                f"{key} {med[key]:.2f} s"
+                for key in ("parse", "checks", "frame", "gate", "revisions", "upsert", "other")
             )
             print(
                 f"{label:<32} {med['total']:6.2f} s  {args.rows / med['total'] / 1e6:5.2f} M rows/s"
@@ -92,6 +109,7 @@ def main() -> None:
         print(f"medians of {args.repeat} runs:")
         show("import into empty warehouse", first)
         show("re-import (idempotent, no-op)", again)
+        show(f"re-import, {REVISED:,} bars revised", revised)
 
 
 if __name__ == "__main__":

@@ -213,6 +213,13 @@ def ingest(
         float | None,
         typer.Option(help="simulator: corr(sentiment at bar t, return of bar t+1), in [0, 1)."),
     ] = None,
+    allow_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--allow-revisions",
+            help="ccxt: store restated bars even beyond ingest.revision_max_sigma (see import).",
+        ),
+    ] = False,
 ) -> None:
     """Fetch candles, run the quality gate on each batch, and upsert them into the warehouse.
 
@@ -242,6 +249,7 @@ def ingest(
         days=settings.simulator.days,
         seed=settings.simulator.seed,
         signal=settings.simulator.signal,
+        allow_revisions=allow_revisions,
     )
     console.print(f"[green]ingest done:[/green] {result['summary']}", highlight=False)
 
@@ -251,7 +259,8 @@ def import_(
     path: Annotated[
         Path,
         typer.Argument(
-            help="CSV or Parquet file (ccxt OHLCV or Binance klines).",
+            help="CSV or Parquet file (ccxt OHLCV or Binance klines); gzip (.csv.gz) or a zip "
+            "of one file is read as it is.",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -259,13 +268,36 @@ def import_(
     ],
     exchange: Annotated[str, typer.Option(help="Exchange the data came from, e.g. binance.")],
     symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC/USDT.")],
-    timeframe: Annotated[str, typer.Option(help="Bar length of the file, e.g. 1h.")] = "1h",
+    timeframe: Annotated[
+        str,
+        typer.Option(help="Bar length of the file, e.g. 1h; a file spaced otherwise is refused."),
+    ] = "1h",
     file_format: Annotated[
         FileFormat, typer.Option("--format", help="auto-detect, ccxt layout, or binance klines.")
     ] = FileFormat.auto,
+    allow_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--allow-revisions",
+            help="Store changes to stored bars even beyond ingest.revision_max_sigma standard "
+            "deviations of the series' recent returns (the old values are kept either way).",
+        ),
+    ] = False,
 ) -> None:
     """Import a file through the quality gate: ccxt layout (timestamp ms or ISO time, open, high,
-    low, close, volume) as CSV/Parquet, or a Binance public-data kline CSV (ms or µs)."""
+    low, close, volume) as CSV/Parquet, or a Binance public-data kline CSV (ms or µs), plain,
+    gzip-compressed or a zip of one file.
+
+    Refused before anything is stored: bars spaced other than `--timeframe` (gaps aside), bars
+    before the exchange's first trading day or in the future. A file that changes stored bars
+    keeps their previous values in table market_data_revisions (`cryptobot status` counts them);
+    a change beyond `ingest.revision_max_sigma` SDs of the series' recent log returns refuses
+    the whole file unless `--allow-revisions`.
+
+    Examples: `cryptobot import BTCUSDT-1h-2024-01.zip --exchange binance --symbol BTC/USDT`;
+    `cryptobot import eth.csv.gz --exchange kraken --symbol ETH/USD --timeframe 5m`;
+    `cryptobot import fixed.csv --exchange binance --symbol BTC/USDT --allow-revisions`.
+    """
     from flows.import_file import import_file
 
     # the same names as everywhere else: BASE/QUOTE symbols, lower-case exchange ids
@@ -279,6 +311,7 @@ def import_(
         symbol=symbol,
         timeframe=timeframe,
         file_format=file_format.value,
+        allow_revisions=allow_revisions,
     )
     console.print(f"[green]import done:[/green] {result['summary']}", highlight=False)
 

@@ -21,7 +21,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -174,6 +174,53 @@ class SimulatorSettings(BaseModel):
                 "Use a past UTC time"
             )
         return value
+
+
+class IngestSettings(BaseModel):
+    """What a batch of candles must look like before it may change stored bars
+    (``cryptobot import``, ``cryptobot ingest``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revision_max_sigma: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "a bar already stored may change by at most this many standard deviations of the "
+            "series' recent one-bar log returns (close, high and low each); a larger change is "
+            "refused unless `--allow-revisions` is given"
+        ),
+    )
+    revision_window: int = Field(
+        500,
+        ge=10,
+        le=100_000,
+        description="stored bars before the earliest revised one whose log returns give the SD",
+    )
+    revision_min_sigma: float = Field(
+        1e-4,
+        gt=0,
+        lt=1,
+        description=(
+            "floor of that SD (a log return; 1e-4 = 0.01%): a flat or short stored history "
+            "does not make every tiny correction implausible"
+        ),
+    )
+    first_trading_days: dict[str, date] = Field(
+        default_factory=dict,
+        description=(
+            "exchange id -> first day it traded, overriding or extending the built-in table "
+            "(cryptobot.sources.bar_checks.FIRST_TRADING_DAYS); bars before it are refused"
+        ),
+    )
+
+    @field_validator("first_trading_days")
+    @classmethod
+    def _exchange_ids(cls, value: dict[str, date]) -> dict[str, date]:
+        try:
+            return {normalize_exchange(name): day for name, day in value.items()}
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class TrainingSettings(BaseModel):
@@ -332,6 +379,7 @@ class Settings(BaseSettings):
     exchange: str = "binance"
     source: Literal["simulator", "ccxt", "file"] = "simulator"
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)

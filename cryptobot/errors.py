@@ -56,6 +56,19 @@ class QualityGateError(CryptobotError):
         self.failures = failures
 
 
+class RevisionError(CryptobotError):
+    """A batch would change stored bars by more than their series' recent volatility makes
+    plausible. Nothing of it was stored; ``--allow-revisions`` stores it (the old values are
+    kept in ``market_data_revisions``). Exit code 4, as any other rejected batch."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, batch_id: str, implausible: int):
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.implausible = implausible
+
+
 class FeatureBuildError(CryptobotError):
     """dbt failed to build or test the feature models."""
 

@@ -8,6 +8,11 @@ is validated by the Great Expectations suite of its table, and then either
 - fails: its bad rows go to ``quarantine`` with the rules they broke, nothing else is written,
   and ``QualityGateError`` says how many rows failed which check.
 
+A market batch that passes and changes stored bars is then judged (``cryptobot.revisions``): a
+change beyond ``ingest.revision_max_sigma`` refuses the batch (``RevisionError``, nothing but its
+record written) unless it was allowed; otherwise each changed bar's previous values go to
+``market_data_revisions`` in the transaction that changes it.
+
 Either way an ``ingest_batches`` row records what happened. Each batch is its own transaction,
 so a run killed half-way keeps every batch it finished and resumes from the stored cursor.
 """
@@ -27,8 +32,9 @@ import duckdb
 import pandas as pd
 
 from cryptobot.config import SIMULATOR_EXCHANGE, Settings
-from cryptobot.errors import QualityGateError
+from cryptobot.errors import QualityGateError, RevisionError
 from cryptobot.quality import gate
+from cryptobot.revisions import find_revisions, record_revisions, refusal_message
 from cryptobot.sources.base import (
     OHLCV_COLUMNS,
     SOURCE_CCXT,
@@ -70,7 +76,12 @@ class BatchResult:
     updated: int = 0
     quarantined: int = 0
     replaced: int = 0
+    #: updated rows recorded in market_data_revisions (old and new values)
+    revised: int = 0
+    #: updated rows whose change was beyond ingest.revision_max_sigma (stored when allowed)
+    implausible: int = 0
     status: str = "ok"
+    error: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -101,6 +112,17 @@ class IngestReport:
             )
             if self.total("quarantined", table):
                 text += f", {self.total('quarantined', table):,} quarantined"
+            if self.total("revised", table):
+                text += (
+                    f" ({self.total('revised', table):,} revised: the previous values are kept "
+                    "in market_data_revisions"
+                    + (
+                        f", {self.total('implausible', table):,} of them implausible and allowed"
+                        if self.total("implausible", table)
+                        else ""
+                    )
+                    + ")"
+                )
             if self.total("replaced", table):
                 text += f" ({self.total('replaced', table):,} rows of another world deleted)"
             parts.append(text)
@@ -190,8 +212,18 @@ SENTIMENT = _Table(
 )
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple[int, int]:
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: _Table,
+    staged: str,
+    *,
+    changed: pd.DataFrame | None = None,
+) -> tuple[int, int]:
     """Update rows whose values differ, insert new ones; returns (inserted, updated).
+
+    ``changed``, when given, holds the keys of every stored row that differs (found before, by
+    :func:`cryptobot.revisions.find_revisions`): the update then joins only those (none at all
+    when it is empty) instead of the whole batch.
 
     A revised value could not have been known before it was fetched, so an updated row's
     ``available_at`` becomes the revision's ``fetched_at`` (point in time: a later as-of join
@@ -203,9 +235,20 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: _Table, staged: str) -> tuple
         [f"{c} = s.{c}" for c in [*table.values, *table.refreshed]]
         + ["available_at = greatest(s.available_at, s.fetched_at)"]
     )
-    updated = con.execute(
-        f"update {table.name} as t set {assignments} from {staged} as s where {on} and ({differs})"
-    ).fetchone()[0]
+    updated = 0
+    source = staged
+    if changed is not None:
+        con.register("changed_keys", changed[list(table.key)])
+        source = f"(select * from {staged} semi join changed_keys using ({', '.join(table.key)}))"
+    try:
+        if changed is None or len(changed):
+            updated = con.execute(
+                f"update {table.name} as t set {assignments} from {source} as s"
+                f" where {on} and ({differs})"
+            ).fetchone()[0]
+    finally:
+        if changed is not None:
+            con.unregister("changed_keys")
     inserted = con.execute(
         f"insert into {table.name} select s.* from {staged} as s anti join {table.name} as t "
         f"using ({', '.join(table.key)})"
@@ -229,6 +272,10 @@ class _Batch:
     where: str | None = None
     #: (condition, arguments) of stored rows to delete before the upsert, in the same transaction
     replace_where: tuple[str, list[Any]] | None = None
+    #: store revisions of stored bars even when implausible (--allow-revisions)
+    allow_revisions: bool = False
+    #: the stored bars this batch changes (cryptobot.revisions.find_revisions), once judged
+    revisions: pd.DataFrame | None = None
 
 
 def _record_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, error: str | None) -> None:
@@ -337,14 +384,71 @@ def _store(settings: Settings, batches: list[_Batch]) -> None:
                         for rule, count in batch.gate_result.failures.items()
                     },
                 )
+            refused = _judge_revisions(con, settings, batches)
+            if refused:
+                _refuse(con, batches, refused)
+                con.execute("commit")
+                first = refused[0]
+                raise RevisionError(
+                    " ".join(batch.result.error for batch in refused),
+                    batch_id=first.result.batch_id,
+                    implausible=sum(batch.result.implausible for batch in refused),
+                )
             for batch in batches:
                 _write(con, batch)
             con.execute("commit")
-        except QualityGateError:
+        except (QualityGateError, RevisionError):
             raise
         except BaseException:
             con.execute("rollback")
             raise
+
+
+def _judge_revisions(
+    con: duckdb.DuckDBPyConnection, settings: Settings, batches: list[_Batch]
+) -> list[_Batch]:
+    """Find the stored bars each market batch would change and judge them; returns the batches
+    refused for an implausible revision. Simulated series are regenerated, not revised: a new
+    world replaces the old one (``replace_where``), so they are not judged."""
+    refused = []
+    for batch in batches:
+        if batch.table is not MARKET_DATA or batch.result.source == SOURCE_SIMULATED:
+            continue
+        t0 = time.perf_counter()
+        con.register("staged_batch", batch.frame)
+        try:
+            batch.revisions = find_revisions(
+                con,
+                "staged_batch",
+                bar_seconds=timeframe_seconds(batch.timeframe or "1h"),
+                settings=settings.ingest,
+            )
+        finally:
+            con.unregister("staged_batch")
+        batch.result.timings["revisions"] = time.perf_counter() - t0
+        if batch.revisions.empty:
+            continue
+        batch.result.implausible = int((~batch.revisions["plausible"]).sum())
+        if batch.result.implausible and not batch.allow_revisions:
+            batch.result.error = refusal_message(
+                batch.revisions,
+                batch_id=batch.result.batch_id,
+                where=batch.where,
+                limit=settings.ingest.revision_max_sigma,
+            )
+            refused.append(batch)
+    return refused
+
+
+def _refuse(con: duckdb.DuckDBPyConnection, batches: list[_Batch], refused: list[_Batch]) -> None:
+    """Record every batch as not stored: the refused ones with their reason."""
+    for batch in batches:
+        if batch in refused:
+            batch.result.status = "refused"
+            _record_batch(con, batch, error=batch.result.error)
+        else:
+            batch.result.status = "not_stored"
+            _record_batch(con, batch, error="stored with a batch that was refused")
 
 
 def _write(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
@@ -356,9 +460,14 @@ def _write(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     t0 = time.perf_counter()
     con.register("staged_batch", batch.frame)
     try:
-        result.inserted, result.updated = _upsert(con, table, "staged_batch")
+        result.inserted, result.updated = _upsert(
+            con, table, "staged_batch", changed=batch.revisions
+        )
     finally:
         con.unregister("staged_batch")
+    if batch.revisions is not None:
+        record_revisions(con, batch.revisions, origin=batch.where, revised_at=utc_now())
+        result.revised = len(batch.revisions)
     result.timings["upsert"] = time.perf_counter() - t0
     if batch.exchange is not None:
         con.execute(
@@ -380,6 +489,7 @@ def _market_batch(
     symbol: str | None = None,
     params: dict[str, Any] | None = None,
     where: str | None = None,
+    allow_revisions: bool = False,
 ) -> _Batch:
     """Candles in the table's layout, judged by the gate (nothing is written yet)."""
     started_at = utc_now()
@@ -409,6 +519,7 @@ def _market_batch(
         timeframe=timeframe,
         params=params,
         where=where,
+        allow_revisions=allow_revisions,
     )
 
 
@@ -451,8 +562,12 @@ def store_market_frame(
     symbol: str | None = None,
     params: dict[str, Any] | None = None,
     where: str | None = None,
+    allow_revisions: bool = False,
 ) -> BatchResult:
-    """Validate and upsert one batch of candles (``symbol`` column unless ``symbol`` is given)."""
+    """Validate and upsert one batch of candles (``symbol`` column unless ``symbol`` is given).
+
+    A batch that changes stored bars by more than ``ingest.revision_max_sigma`` is refused
+    (``RevisionError``) unless ``allow_revisions`` (see :mod:`cryptobot.revisions`)."""
     t0 = time.perf_counter()
     batch = _market_batch(
         candles,
@@ -462,6 +577,7 @@ def store_market_frame(
         symbol=symbol,
         params=params,
         where=where,
+        allow_revisions=allow_revisions,
     )
     return _stored(settings, [batch], t0)[0]
 
@@ -594,12 +710,15 @@ def ingest_ccxt_series(
     since: datetime | None = None,
     until: datetime | None = None,
     source: CcxtMarketSource | None = None,
+    allow_revisions: bool = False,
     progress: Progress = _quiet,
 ) -> IngestReport:
     """Fetch one series from a ccxt exchange, page by page from the stored cursor, and store it.
 
     Each page is one batch, committed before the next is fetched: killed half-way, the next run
     resumes from the last stored bar. ``source`` defaults to a public client for ``exchange``.
+    Only closed bars are fetched, so a normal run revises nothing; re-fetching stored history
+    (``since``) revises the bars the exchange has restated, judged as any revision.
     """
     from cryptobot.sources.ccxt_source import CcxtMarketSource
 
@@ -621,6 +740,7 @@ def ingest_ccxt_series(
             source=SOURCE_CCXT,
             symbol=symbol,
             where=f"{exchange} {symbol} {timeframe}",
+            allow_revisions=allow_revisions,
         )
         report.batches.append(batch)
         progress(
@@ -640,15 +760,33 @@ def import_file(
     symbol: str,
     timeframe: str,
     file_format: str = "auto",
+    allow_revisions: bool = False,
     progress: Progress = _quiet,
 ) -> IngestReport:
-    """Import a CSV/Parquet OHLCV file or a Binance kline dump as one batch."""
+    """Import a CSV/Parquet OHLCV file or a Binance kline dump (plain, gzip or zip) as one batch.
+
+    Before the gate: the file's bars must be spaced ``timeframe`` apart (gaps aside) and lie
+    between ``exchange``'s first trading day and now (``FileFormatError`` otherwise). A file that
+    changes stored bars implausibly is refused unless ``allow_revisions``.
+    """
+    from cryptobot.sources.bar_checks import check_spacing, check_time_range
     from cryptobot.sources.file_import import read_ohlcv_file
 
     t0 = time.perf_counter()
     imported = read_ohlcv_file(path, file_format=file_format)  # type: ignore[arg-type]
     parse_seconds = time.perf_counter() - t0
+    check_spacing(imported.candles["ts"], timeframe, where=str(path))
+    check_time_range(
+        imported.candles["ts"],
+        exchange=exchange,
+        now=utc_now(),
+        where=str(path),
+        first_days=settings.ingest.first_trading_days,
+    )
+    check_seconds = time.perf_counter() - t0 - parse_seconds
     notes = []
+    if imported.compression:
+        notes.append(f"{imported.compression}-compressed")
     if imported.exact_duplicates_dropped:
         notes.append(f"{imported.exact_duplicates_dropped} exact duplicate rows dropped")
     if imported.was_unsorted:
@@ -664,18 +802,28 @@ def import_file(
         timeframe=timeframe,
         source=SOURCE_FILE,
         symbol=symbol,
-        params={"path": str(path), "format": imported.file_format},
+        params={
+            "path": str(path),
+            "format": imported.file_format,
+            "compression": imported.compression,
+        },
         where=str(path),
+        allow_revisions=allow_revisions,
     )
-    batch.timings["parse"] = parse_seconds
+    batch.timings.update(parse=parse_seconds, checks=check_seconds)
     progress(_describe(batch))
     return IngestReport(batches=[batch])
 
 
 def _describe(batch: BatchResult) -> str:
-    return (
+    text = (
         f"{batch.table}: {batch.rows:,} rows -> {batch.inserted:,} new, {batch.updated:,} "
         f"updated, {batch.unchanged:,} unchanged"
-        + (f", {batch.replaced:,} replaced" if batch.replaced else "")
-        + f" ({batch.seconds:.2f} s)"
     )
+    if batch.replaced:
+        text += f", {batch.replaced:,} replaced"
+    if batch.revised:
+        text += f"; {batch.revised:,} revised, the previous values kept in market_data_revisions"
+        if batch.implausible:
+            text += f" ({batch.implausible:,} beyond ingest.revision_max_sigma, allowed)"
+    return text + f" ({batch.seconds:.2f} s)"

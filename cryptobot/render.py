@@ -149,6 +149,7 @@ def status_tables(con: duckdb.DuckDBPyConnection, *, gaps: int = 5) -> list[Tabl
                 "rows",
                 "missing bars",
                 "gaps",
+                "revisions",
             ],
             [
                 [
@@ -161,6 +162,7 @@ def status_tables(con: duckdb.DuckDBPyConnection, *, gaps: int = 5) -> list[Tabl
                     s.rows,
                     s.missing_bars,
                     s.gaps,
+                    s.revisions,
                 ]
                 for s in series
             ],

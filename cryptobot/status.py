@@ -1,4 +1,5 @@
-"""What is in the warehouse: series, coverage, gaps, recent batches, quarantine, features.
+"""What is in the warehouse: series, coverage, gaps, revisions, recent batches, quarantine,
+features.
 
 Plain read-only queries; the heavy lifting (gap detection over millions of rows) happens in DuckDB.
 """
@@ -26,6 +27,8 @@ class SeriesStatus:
     rows: int
     missing_bars: int
     gaps: int
+    #: stored bars changed by a later batch (their previous values are in market_data_revisions)
+    revisions: int = 0
 
     @property
     def is_simulated(self) -> bool:
@@ -66,15 +69,24 @@ def market_status(con: duckdb.DuckDBPyConnection) -> list[SeriesStatus]:
                     0
                 ) as missing_bars
             from steps
+        ),
+        revisions as (
+            select exchange, symbol, timeframe, count(*) as revisions
+            from market_data_revisions group by all
+        ),
+        series as (
+            select
+                exchange, symbol, timeframe,
+                string_agg(distinct source, ',' order by source) as sources,
+                min(ts) as first_ts, max(ts) as last_ts, count(*) as rows,
+                cast(sum(missing_bars) as bigint) as missing_bars,
+                count(*) filter (where missing_bars > 0) as gaps
+            from missing
+            group by all
         )
-        select
-            exchange, symbol, timeframe,
-            string_agg(distinct source, ',' order by source) as sources,
-            min(ts), max(ts), count(*),
-            cast(sum(missing_bars) as bigint),
-            count(*) filter (where missing_bars > 0)
-        from missing
-        group by all
+        select series.*, coalesce(revisions.revisions, 0)
+        from series
+        left join revisions using (exchange, symbol, timeframe)
         order by exchange, symbol, timeframe
         """
     ).fetchall()

@@ -19,8 +19,11 @@ def import_file(
     symbol: str,
     timeframe: str = "1h",
     file_format: Literal["auto", "ccxt", "binance"] = "auto",
+    allow_revisions: bool = False,
 ) -> dict:
-    """Read `path`, run the market_data quality gate on it, and upsert it as one batch."""
+    """Read `path` (plain, gzip or zip), check its spacing and time range, run the market_data
+    quality gate on it, and upsert it as one batch; changes to stored bars are kept in
+    market_data_revisions, and an implausible one needs `allow_revisions`."""
     with warehouse_writes():
         report = import_file_core(
             load_settings(),
@@ -29,6 +32,7 @@ def import_file(
             symbol=symbol,
             timeframe=timeframe,
             file_format=file_format,
+            allow_revisions=allow_revisions,
             progress=progress(),
         )
     batch = report.batches[0]
@@ -37,6 +41,8 @@ def import_file(
         "rows": batch.rows,
         "inserted": batch.inserted,
         "updated": batch.updated,
+        "revised": batch.revised,
+        "implausible": batch.implausible,
         "unchanged": batch.unchanged,
         "timings": batch.timings,
         "summary": report.summary(),

@@ -34,7 +34,13 @@ def simulate_market_task(
 
 
 @task(name="fetch-series", retries=2, retry_delay_seconds=60, retry_condition_fn=retry_unless_known)
-def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetime | None) -> dict:
+def fetch_series_task(
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    since: datetime | None,
+    allow_revisions: bool = False,
+) -> dict:
     """One series, page by page; the ccxt source itself retries network errors with back-off,
     and the task retries once more a minute later (it resumes from the stored cursor)."""
     with log_target(f"{exchange}.{symbol}.{timeframe}"), warehouse_writes():
@@ -44,6 +50,7 @@ def fetch_series_task(exchange: str, symbol: str, timeframe: str, since: datetim
             symbol=symbol,
             timeframe=timeframe,
             since=since,
+            allow_revisions=allow_revisions,
             progress=progress(),
         )
     return _as_dict(report)
@@ -90,6 +97,7 @@ def ingest(
     days: int | None = None,
     seed: int | None = None,
     signal: float | None = None,
+    allow_revisions: bool = False,
 ) -> dict:
     """Ingest candles (and, from the simulator, sentiment) for the configured symbols.
 
@@ -97,7 +105,8 @@ def ingest(
     market; `ccxt` fetches closed candles from `exchange` (binance, kraken, tokocrypto, indodax,
     ...) from the stored cursor or `since`. Every batch passes the quality gate before it is
     stored. With ccxt, a symbol that fails does not stop the others; the flow fails at the end
-    naming each failed symbol.
+    naming each failed symbol. Re-fetched bars the exchange restated are kept as revisions; one
+    beyond `ingest.revision_max_sigma` fails its symbol unless `allow_revisions`.
     """
     settings = load_settings()
     source = source or settings.source
@@ -122,7 +131,7 @@ def ingest(
     failures: list[tuple[str, CryptobotError]] = []
     for symbol in symbols:  # one after another: one writer, and gentle on rate limits
         try:
-            result = fetch_series_task(exchange, symbol, timeframe, since)
+            result = fetch_series_task(exchange, symbol, timeframe, since, allow_revisions)
         except CryptobotError as exc:
             failures.append((symbol, exc))
             continue

@@ -87,6 +87,7 @@ st.dataframe(
             "rows",
             "missing_bars",
             "gaps",
+            "revisions",
             "last_available_at",
             "last_feature_ts",
             "features_behind",
@@ -99,6 +100,9 @@ st.dataframe(
         "bar_closed": st.column_config.DatetimeColumn("closed (UTC)"),
         "measured_against": "behind what",
         "missing_bars": "missing bars",
+        "revisions": st.column_config.NumberColumn(
+            "revisions", help="stored bars changed later; old values in market_data_revisions"
+        ),
         "last_available_at": "last available_at",
         "last_feature_ts": "newest feature row",
         "features_behind": st.column_config.NumberColumn("features behind (bars)", format="%.0f"),

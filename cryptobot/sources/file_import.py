@@ -13,6 +13,10 @@
     The monthly/daily dumps from Binance's public data site: 12 columns, usually without a header
     (newer dumps may start with ``open_time,open,...,ignore``). Columns 0-5 are used.
 
+Compression: a gzip file (``.csv.gz``, or gzip bytes under any name: found by the magic bytes
+``1f 8b``, not the suffix) and a zip archive holding one file (Binance's monthly and daily dumps)
+are decompressed, streamed into a temporary file, and read as above; ``compression`` says which.
+
 Integer times are read per row by magnitude: values from 1e14 on are microseconds (Binance spot
 dumps since 2025), smaller ones milliseconds; values below 1e11 (before 1973: seconds?) or from
 1e17 on (nanoseconds?) are rejected. ``ts`` is ``datetime64[ms]``; a sub-millisecond part, which
@@ -39,7 +43,13 @@ after the fast reader has failed.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 import re
+import shutil
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +86,9 @@ BINANCE_KLINE_COLUMNS = (
     "ignore",
 )
 PARQUET_SUFFIXES = (".parquet", ".pq")
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_COPY_CHUNK = 1 << 20
 
 _MIN_MILLIS = 10**11  # 1973-03-03 in ms; smaller integers are most likely seconds
 _MIN_MICROS = 10**14  # 5138-11-16 in ms, 1973-03-03 in µs
@@ -112,6 +125,7 @@ class ImportedFile:
     rows_read: int  # data rows in the file (header and blank lines not counted)
     exact_duplicates_dropped: int  # rows identical to an earlier row in ts and all five values
     was_unsorted: bool  # the file's rows were not in ts order
+    compression: str | None = None  # "gzip" or "zip" when the file was compressed
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,12 @@ def read_ohlcv_file(path: str | Path, *, file_format: FileFormatChoice = "auto")
             f"{path}: unknown file format {file_format!r}; use 'auto', 'ccxt' or 'binance'"
         )
     _check_readable(path)
+    if _starts_with(path, _GZIP_MAGIC) or _starts_with(path, _ZIP_MAGIC):
+        return _read_compressed(path, file_format)
+    return _read_plain(path, file_format)
+
+
+def _read_plain(path: Path, file_format: FileFormatChoice) -> ImportedFile:
     if path.suffix.lower() in PARQUET_SUFFIXES or _starts_with(path, b"PAR1"):
         if file_format == "binance":
             raise FileFormatError(
@@ -151,13 +171,64 @@ def read_ohlcv_file(path: str | Path, *, file_format: FileFormatChoice = "auto")
                 "use file format 'ccxt' or 'auto' for Parquet in ccxt layout"
             )
         return _read_parquet(path)
-    if _starts_with(path, b"PK\x03\x04"):
-        raise FileFormatError(
-            f"{path}: is a zip archive; unzip it first (Binance dumps are a .zip holding one "
-            "CSV) and import the CSV inside"
-        )
     _check_utf8(path)
     return _read_csv(path, _sniff_csv_layout(path, file_format))
+
+
+def _read_compressed(path: Path, file_format: FileFormatChoice) -> ImportedFile:
+    """A gzip file or a zip archive of one file: decompressed into a temporary file (streamed,
+    so memory stays flat) that the plain readers read; messages name ``path``, not the copy."""
+    with tempfile.TemporaryDirectory(prefix="cryptobot-import-") as folder:
+        if _starts_with(path, _GZIP_MAGIC):
+            compression = "gzip"
+            inner_name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+            copy = Path(folder) / (inner_name or "candles.csv")
+            try:
+                with gzip.open(path, "rb") as source, copy.open("wb") as target:
+                    shutil.copyfileobj(source, target, _COPY_CHUNK)
+            except (OSError, EOFError, zlib.error) as error:
+                raise FileFormatError(
+                    f"{path}: starts like gzip (bytes 1f 8b) but cannot be decompressed "
+                    f"({error}); expected a whole gzip-compressed CSV (is the download cut "
+                    "short?)"
+                ) from None
+        else:
+            compression = "zip"
+            copy = _unzip_single_member(path, Path(folder))
+        if copy.stat().st_size == 0:
+            raise FileFormatError(
+                f"{path}: the {compression}-compressed file inside is empty; expected a CSV or "
+                "Parquet file of candles"
+            )
+        label = f"{path} ({compression}-compressed)"
+        try:
+            imported = _read_plain(copy, file_format)
+        except FileFormatError as error:
+            raise FileFormatError(str(error).replace(str(copy), label)) from None
+    return dataclasses.replace(imported, path=path, compression=compression)
+
+
+def _unzip_single_member(path: Path, folder: Path) -> Path:
+    """Extract the one file of a zip archive (a Binance dump holds one CSV) into ``folder``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if len(members) != 1:
+                names = ", ".join(info.filename for info in members[:5]) or "none"
+                raise FileFormatError(
+                    f"{path}: is a zip archive of {len(members)} files ({names}); expected "
+                    "exactly one CSV or Parquet file inside, as in Binance's public-data dumps "
+                    "(unzip it and import the files one by one)"
+                )
+            copy = folder / (Path(members[0].filename).name or "candles.csv")
+            with archive.open(members[0]) as source, copy.open("wb") as target:
+                shutil.copyfileobj(source, target, _COPY_CHUNK)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        raise FileFormatError(
+            f"{path}: starts like a zip archive (bytes 50 4b 03 04) but cannot be read "
+            f"({error}); expected a whole zip file holding one CSV (is the download cut short?)"
+        ) from None
+    return copy
 
 
 def _check_readable(path: Path) -> None:

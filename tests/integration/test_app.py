@@ -512,6 +512,7 @@ def test_data_quality_shows_freshness_gaps_quarantine_and_validation(seeded_env)
     assert fresh.loc["ETH/USDT", "status"] == "stale"  # 7 bars before it
     assert (fresh["measured_against"] == "newest simulated bar").all()
     assert fresh.loc["SOL/USDT", "missing_bars"] == len(GAP)
+    assert (fresh["revisions"] == 0).all()  # no stored bar was changed later
     gaps = table(at, "after", "before", "missing_bars")
     assert len(gaps) == 1 and gaps.iloc[0]["missing_bars"] == len(GAP)
     assert gaps.iloc[0]["symbol"] == "SOL/USDT"

@@ -68,8 +68,40 @@ def test_status_reports_series_coverage_and_gaps(populated):
         "68",
         "4",
         "2",
+        "0",
     ]
     assert "largest gaps" in result.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_import_refuses_an_implausible_revision_until_allowed_and_status_counts_it(
+    settings, tmp_path
+):
+    candles = make_candles(300, price=34_000.0)
+    rows = [
+        f"{ts.value // 10**6},{o!r},{h!r},{lo!r},{c!r},{v!r}"
+        for ts, o, h, lo, c, v in candles.itertuples(index=False)
+    ]
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(["timestamp,open,high,low,close,volume", *rows]) + "\n")
+    common = ["--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
+    assert runner.invoke(app, ["import", str(good), *common]).exit_code == 0
+    first = rows[250].split(",")[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(good.read_text().replace(rows[250], f"{first},1,1000000,1,1,5"))
+    refused = runner.invoke(app, ["import", str(bad), *common], env={"COLUMNS": "300"})
+    assert refused.exit_code == 4, refused.output
+    assert "would change 1 stored bar(s)" in refused.output
+    assert "--allow-revisions" in refused.output
+    assert "Traceback" not in refused.output
+    allowed = runner.invoke(app, ["import", str(bad), *common, "--allow-revisions"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 revised" in allowed.output
+    status = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
+    line = next(row for row in status.output.splitlines() if "BTC/USDT" in row and "binance" in row)
+    assert [cell.strip() for cell in line.strip("│ ").split("│")][-1] == "1"
+    spaced = runner.invoke(app, ["import", str(good), *common[:-1], "5m"])
+    assert spaced.exit_code == 3 and "bars are 1h apart" in spaced.output
 
 
 def test_sql_prints_rows_and_formats(populated):

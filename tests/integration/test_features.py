@@ -391,10 +391,13 @@ def expected_features(candles: pd.DataFrame) -> pd.DataFrame:
     close = candles["close"].to_numpy()
     volume = candles["volume"].to_numpy()
     log_close = np.log(close)
+    ts = candles["ts"].to_numpy()
     expected = pd.DataFrame(index=candles.index)
     for lag in (1, 4, 24):
+        # a return spans exactly `lag` bars: NULL when a gap lies inside it
         returns = np.full(len(close), np.nan)
-        returns[lag:] = log_close[lag:] - log_close[:-lag]
+        spans_lag_bars = ts[lag:] - ts[:-lag] == lag * np.timedelta64(1, "h")
+        returns[lag:] = np.where(spans_lag_bars, log_close[lag:] - log_close[:-lag], np.nan)
         expected[f"log_return_{lag}"] = returns
     expected["realized_vol_24"] = (
         pd.Series(expected["log_return_1"].to_numpy()).rolling(24).std(ddof=1).to_numpy()
@@ -408,7 +411,6 @@ def expected_features(candles: pd.DataFrame) -> pd.DataFrame:
     for column, values in talib_indicators(close).items():
         expected[column] = values
     # the label is the next bar's return only if the next stored bar is the next bar in time
-    ts = candles["ts"].to_numpy()
     next_is_adjacent = np.zeros(len(close), dtype=bool)
     next_is_adjacent[:-1] = ts[1:] - ts[:-1] == np.timedelta64(1, "h")
     forward = np.full(len(close), np.nan)
@@ -566,6 +568,27 @@ def test_labels_are_null_across_a_gap_and_gap_before_marks_it(first_build):
     assert (~labelled).sum() == 2 and not labelled.iloc[-1]
     btc = features[features["symbol"] == "BTC/USDT"]
     assert not btc["gap_before"].any() and btc["fwd_return_1"].iloc[:-1].notna().all()
+
+
+def test_returns_and_volatility_are_null_across_a_gap(first_build):
+    """ETH's bar 700 is missing: no return may span it. The first bar after it has no one-bar
+    return, the next 4 no 4-bar return, the next 24 no 24-bar return and no realized volatility
+    (one of their 24 one-bar returns is unknown); every other bar has them."""
+    _, features = first_build
+    eth = features[features["symbol"] == "ETH/USDT"].reset_index(drop=True)
+    after_gap = BACKFILLED_ETH_BAR  # the position of the first bar after the gap
+    rows = np.arange(len(eth))
+    for column, first_known, span in (
+        ("log_return_1", 1, 1),
+        ("log_return_4", 4, 4),
+        ("log_return_24", 24, 24),
+        ("realized_vol_24", 24, 24),
+    ):
+        expected_null = (rows < first_known) | ((rows >= after_gap) & (rows < after_gap + span))
+        assert eth[column].isna().to_numpy().tolist() == expected_null.tolist(), column
+    btc = features[features["symbol"] == "BTC/USDT"]
+    assert btc["log_return_24"].iloc[24:].notna().all()
+    assert btc["realized_vol_24"].iloc[24:].notna().all()
 
 
 def test_calendar_availability_and_simulated_flag(first_build):
@@ -766,12 +789,18 @@ def test_the_data_tests_catch_stale_orphaned_or_mislabelled_features(tmp_path):
             f"update {FEATURES_TABLE} set sentiment = sentiment + 1"
             " where symbol = 'BTC/USDT' and bar_index = 60"
         )
+        # a 4-bar return where there are not 4 bars before (the orphan has one too)
+        con.execute(
+            f"update {FEATURES_TABLE} set log_return_4 = 0.01"
+            " where symbol = 'BTC/USDT' and bar_index = 2"
+        )
     with pytest.raises(FeatureBuildError) as failure:
         build_features(settings, select="test_type:singular", log=lambda _: None)
     message = str(failure.value)
     assert "fct_features_matches_candles fail (2 failing rows)" in message
     assert "fct_features_labels_null_only_at_the_end_or_a_gap fail (1 failing rows)" in message
     assert "fct_features_sentiment_is_the_latest_known fail (1 failing rows)" in message
+    assert "fct_features_returns_null_across_a_gap fail (2 failing rows)" in message
 
 
 def test_a_failing_data_test_raises_naming_the_test(tmp_path):

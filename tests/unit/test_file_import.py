@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ BINANCE_HEADER = (
 HEADER = "timestamp,open,high,low,close,volume"
 T0 = 1704067200000  # 2024-01-01T00:00:00Z in ms
 HOUR = 3_600_000
+PRICE = ("open", "high", "low", "close", "volume")
 
 
 def write(tmp_path: Path, text: str, name: str = "candles.csv") -> Path:
@@ -432,12 +434,73 @@ def test_unparseable_timestamps_name_line(tmp_path: Path) -> None:
     expect_error(blank_line_then_empty, "line 4", "the time is empty")
 
 
-def test_zip_archive_and_unknown_format(tmp_path: Path) -> None:
+def test_zip_archive_of_one_binance_csv_is_read(tmp_path: Path) -> None:
     archive = tmp_path / "BTCUSDT-1h-2024-01.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         bundle.write(BINANCE_SAMPLE, BINANCE_SAMPLE.name)
-    expect_error(archive, "zip archive", "unzip it first")
+    result = read_ohlcv_file(archive)
+    plain = read_ohlcv_file(BINANCE_SAMPLE)
+    assert (result.path, result.compression, result.file_format) == (
+        archive,
+        "zip",
+        "binance-kline-csv",
+    )
+    pd.testing.assert_frame_equal(result.candles, plain.candles)
     expect_error(BINANCE_SAMPLE, "unknown file format 'excel'", file_format="excel")
+
+
+def test_zip_archive_of_several_files_or_cut_short_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(BINANCE_SAMPLE, "a.csv")
+        bundle.write(BINANCE_SAMPLE, "b.csv")
+    expect_error(archive, "zip archive of 2 files (a.csv, b.csv)", "exactly one")
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(archive.read_bytes()[:60])
+    expect_error(cut, "starts like a zip archive", "cannot be read")
+
+
+# --- gzip -------------------------------------------------------------------------------------
+
+
+def test_gzip_csv_is_read_by_suffix_and_by_magic_bytes(tmp_path: Path) -> None:
+    plain = ccxt_csv(tmp_path, f"{T0},42000.5,42100,41900.25,42050,12.5", f"{T0 + HOUR},1,2,0,1,3")
+    expected = read_ohlcv_file(plain)
+    packed = gzip.compress(plain.read_bytes())
+    for name in ("ETH-USDT_1h.csv.gz", "ETH-USDT_1h.csv"):  # gzip content under a .csv name too
+        path = tmp_path / "gz" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(packed)
+        result = read_ohlcv_file(path)
+        assert (result.path, result.compression, result.file_format) == (path, "gzip", "ccxt-csv")
+        pd.testing.assert_frame_equal(result.candles, expected.candles)
+        assert result.rows_read == 2
+
+
+def test_gzip_binance_dump_and_gzip_parquet(tmp_path: Path) -> None:
+    dump = tmp_path / "BTCUSDT-1h-2024-01-01.csv.gz"
+    dump.write_bytes(gzip.compress(BINANCE_SAMPLE.read_bytes()))
+    pd.testing.assert_frame_equal(
+        read_ohlcv_file(dump).candles, read_ohlcv_file(BINANCE_SAMPLE).candles
+    )
+    table = pa.table({"timestamp": [T0, T0 + HOUR], **{c: [1.0, 2.0] for c in PRICE}})
+    pq.write_table(table, tmp_path / "c.parquet")
+    packed = tmp_path / "c.parquet.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "c.parquet").read_bytes()))
+    assert read_ohlcv_file(packed).file_format == "ccxt-parquet"
+
+
+def test_bad_gzip_input_names_the_compressed_file_and_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(gzip.compress(f"{HEADER}\n{T0},1,2,0.5,x,10\n".encode()))
+    message = expect_error(bad, "(gzip-compressed)", "line 2", "'x' is not a number")
+    assert "cryptobot-import-" not in message  # not the temporary copy's path
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress((f"{HEADER}\n" + f"{T0},1,2,0.5,1,10\n" * 2000).encode())[:-40])
+    expect_error(cut, "cannot be decompressed", "cut short")
+    empty = tmp_path / "empty.csv.gz"
+    empty.write_bytes(gzip.compress(b""))
+    expect_error(empty, "inside is empty")
 
 
 # --- duplicates and order ---------------------------------------------------------------------

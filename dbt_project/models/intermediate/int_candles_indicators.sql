@@ -21,8 +21,9 @@
     Per-candle returns, rolling statistics, EMA-based indicators (RSI, MACD) and Bollinger bands,
     plus the next bar's return (the label), computed in two window passes over each series
     (exchange, symbol, timeframe) ordered by ts: see README.md for the EMA method. Windows count
-    stored bars, not time: a gap in a series is flagged (gap_before) and the label is NULL across
-    it, but the indicators run on over it.
+    stored bars, not time: a gap in a series is flagged (gap_before); the label, the returns and
+    realized_vol_24 are NULL across it (a return must span exactly its bars), but the indicators
+    (RSI, MACD, Bollinger, z-score) run on over it.
 
     Incremental runs first delete every series whose candles up to its last built bar changed
     (the pre-hook delete_changed_series: replaced, corrected, backfilled), so it is computed here
@@ -115,6 +116,8 @@ neighbours as (
         *,
         window_start_index + row_number() over series - 1 as bar_index,
         lag(ts) over series as ts_lag_1,
+        lag(ts, 4) over series as ts_lag_4,
+        lag(ts, 24) over series as ts_lag_24,
         lead(ts) over series as ts_lead_1,
         lag(close) over series as close_lag_1,
         lag(close, 4) over series as close_lag_4,
@@ -138,13 +141,16 @@ bar_lengths as (
 changes as (
     -- what pass 1 gives for each bar, so that pass 2 sorts as few columns as it can
     select
-        * exclude (bar_length, ts_lag_1, ts_lead_1, close_lead_1),
+        * exclude (bar_length, ts_lag_1, ts_lag_4, ts_lag_24, ts_lead_1, close_lead_1),
         ts + bar_length as available_at,
         -- the previous stored bar is not the previous bar in time (never on a series' first bar)
         coalesce(ts_lag_1 <> ts - bar_length, false) as gap_before,
         -- the label spans exactly one bar: NULL unless the next stored bar is the next bar
         case when ts_lead_1 = ts + bar_length then ln(close_lead_1 / close) end as fwd_return_1,
-        ln(close / close_lag_1) as log_return_1,
+        -- a return spans exactly its bars, as the label does: NULL when a gap lies inside it
+        case when ts_lag_1 = ts - bar_length then ln(close / close_lag_1) end as log_return_1,
+        case when ts_lag_4 = ts - 4 * bar_length then ln(close / close_lag_4) end as log_return_4,
+        case when ts_lag_24 = ts - 24 * bar_length then ln(close / close_lag_24) end as log_return_24,
         -- 0 on the partition's first bar, where the gain and loss EMAs start
         coalesce(close - close_lag_1, 0) as close_change,
         bar_index % {{ block_size }} as block_row,
@@ -156,6 +162,8 @@ smoothed as (
     select
         *,
         stddev_samp(log_return_1) over (series rows between 23 preceding and current row) as log_return_stddev_24,
+        -- one-bar returns in that window: 24 unless a gap (a NULL return) lies in it
+        count(log_return_1) over (series rows between 23 preceding and current row) as log_return_count_24,
         -- TA-Lib's seeds: MACD starts both EMAs at bar 25 (slow_period - 1), the slow one from
         -- the mean of closes 0..25, the fast one from the mean of closes 14..25; RSI starts
         -- Wilder's averages at bar 14 from the mean of the first 14 changes (bars 1..14)
@@ -197,9 +205,9 @@ final as (
         bar_index,
         gap_before,
         log_return_1,
-        ln(close / close_lag_4) as log_return_4,
-        ln(close / close_lag_24) as log_return_24,
-        case when bar_index >= 24 then log_return_stddev_24 end as realized_vol_24,
+        log_return_4,
+        log_return_24,
+        case when log_return_count_24 = 24 then log_return_stddev_24 end as realized_vol_24,
         case when bar_index >= {{ warmup }} then
             -- TA-Lib's RSI formula; no movement at all (0 / 0) gives 0, as in TA-Lib
             case
