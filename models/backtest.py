@@ -284,7 +284,7 @@ def rows_in_window(
     """Each symbol's feature rows from far enough before ``start`` for the risk checks'
     windows and the strategy's warm-up, to ``end``."""
     before = pd.Timedelta(
-        seconds=timeframe_seconds(timeframe) * (history_bars(settings, strategy) + 1)
+        seconds=timeframe_seconds(timeframe) * (history_bars(settings, strategy, timeframe) + 1)
     )
     rows = {}
     for symbol, frame in full.items():

@@ -410,8 +410,7 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def history_bars(settings: Settings, strategy: Strategy) -> int:
-    """Bars of history a decision needs before it: the risk checks' windows, the strategy's
-    warm-up."""
-    trading = settings.trading
-    return max(trading.correlation_window, trading.liquidity_window, int(strategy.warmup)) + 1
+def history_bars(settings: Settings, strategy: Strategy, timeframe: str) -> int:
+    """Bars of history a decision needs before it: the risk checks' windows (durations
+    converted to ``timeframe`` bars), the strategy's warm-up."""
+    return max(*settings.trading.window_bars(timeframe), int(strategy.warmup)) + 1

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from cryptobot.timeframes import window_bars
+
 # -- layouts -------------------------------------------------------------------------------------
 
 #: ``market[t, k, field]``
@@ -392,7 +394,8 @@ def risk_checks(
     worst = np.nan
     out[3, OTHER] = -1.0
     gross = abs(target_notional)
-    min_periods = max(24, int(params[P_CORR_WINDOW]) // 2)
+    window = int(params[P_CORR_WINDOW])
+    min_periods = max(min(24, window), window // 2)
     for j in range(positions.shape[0]):
         mark = positions[j, S_MARK]
         if j == k or math.isnan(mark):
@@ -766,8 +769,12 @@ class CoreParams:
             spread=trading.spread,
             slippage=trading.slippage,
             impact=trading.impact,
-            correlation_window=trading.correlation_window,
-            liquidity_window=trading.liquidity_window,
+            correlation_window=window_bars(
+                trading.correlation_window, bar_seconds, "trading.correlation_window"
+            ),
+            liquidity_window=window_bars(
+                trading.liquidity_window, bar_seconds, "trading.liquidity_window"
+            ),
             bar_ns=bar_seconds * 1_000_000_000,
             paper_fills=paper,
             resize=resize,

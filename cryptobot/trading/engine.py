@@ -207,7 +207,7 @@ class Trader:
         rules, spread_sources = self._rules()
         decided = np.zeros((len(self.symbols), core.N_DECISION))
         checks = np.full((len(self.symbols), core.N_CHECKS, 3), np.nan)
-        rows = np.zeros(self.settings.trading.correlation_window + 1, dtype=np.int64)
+        rows = np.zeros(int(self.params[core.P_CORR_WINDOW]) + 1, dtype=np.int64)
         core.step_bars(
             t,
             t,
@@ -290,7 +290,7 @@ class Trader:
     def _read_state(self, as_of: datetime, lookback: int) -> _State:
         settings = self.settings
         trading = settings.trading
-        window = max(trading.correlation_window, trading.liquidity_window)
+        window = max(trading.window_bars(self.timeframe))
         history = max(
             lookback + ROW_MARGIN + max(t.horizon for t in self.targets),
             window + 1,
