@@ -49,7 +49,8 @@ def test_btc_quoted_5m_series_backtests_in_usdt(settings: Settings, tmp_path):
     i = np.arange(N)
     eth_btc = 0.05 * (1 + 0.002 * np.sin(i / 7.0)) + 0.000002 * i
     btc_usdt = 40_000.0 * (1 + 0.0005 * i)
-    for symbol, frame in (("ETH/BTC", series(eth_btc, 200.0)), ("BTC/USDT", series(btc_usdt, 10.0))):
+    made = (("ETH/BTC", series(eth_btc, 200.0)), ("BTC/USDT", series(btc_usdt, 10.0)))
+    for symbol, frame in made:
         path = tmp_path / f"{symbol.replace('/', '-')}_5m.csv"
         frame.to_csv(path, index=False)
         if symbol == "ETH/BTC":

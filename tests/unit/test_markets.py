@@ -150,9 +150,7 @@ def test_precision_modes_normalise_to_a_step(value, mode, step):
     assert got == (pytest.approx(step) if step is not None else None)
 
 
-def test_stored_markets_are_the_rules_overrides_win_and_a_missing_one_warns(
-    tmp_path, monkeypatch
-):
+def test_stored_markets_are_the_rules_overrides_win_and_a_missing_one_warns(tmp_path, monkeypatch):
     settings = Settings(
         warehouse=tmp_path / "w.duckdb",
         data_dir=tmp_path,
@@ -223,7 +221,6 @@ def test_a_ccxt_ingest_stores_the_exchange_markets(settings, caplog):
         ("ETH/BTC", 1e-4, 1e-4, 0.001),
         ("ETH/USDT", 1e-4, 5.0, 0.001),
     ]
-    with caplog.at_level(logging.WARNING):
-        with read_connection(settings.warehouse) as con:
-            rules = market_rules(settings, "binance", ["ETH/BTC"], con)
+    with caplog.at_level(logging.WARNING), read_connection(settings.warehouse) as con:
+        rules = market_rules(settings, "binance", ["ETH/BTC"], con)
     assert rules["ETH/BTC"].min_cost == 1e-4 and not caplog.records
