@@ -815,7 +815,8 @@ def _print_backtest(summary: dict) -> None:
     console.print(
         f"[bold]backtest {summary['strategy']}[/bold] on {', '.join(summary['symbols'])} "
         f"({summary['exchange']} {summary['timeframe']}), decisions {summary['start']} .. "
-        f"{summary['end']} UTC ({summary['bars']:,} bars), capital {summary['capital']:,.2f}; "
+        f"{summary['end']} UTC ({summary['bars']:,} bars), capital {summary['capital']:,.2f} "
+        f"{summary['account_currency']}; "
         f"fee {costs['fee']:.3%}, spread {costs['spread']:.3%}, slippage "
         f"{costs['slippage']:.3%}, impact {costs['impact']:g}"
         + (f"  [bold yellow]{' | '.join(labels)}[/bold yellow]" if labels else ""),
@@ -911,8 +912,8 @@ def _print_held_back(metrics: dict) -> None:
             + ")"
         )
     console.print(
-        "decisions that did not trade: " + "; ".join(parts) + ". Limits and minimums are in "
-        "the quote currency of the symbols.",
+        "decisions that did not trade: " + "; ".join(parts) + ". Limits are in the account "
+        "currency (trading.account_currency); market minimums in each symbol's quote currency.",
         highlight=False,
         soft_wrap=True,
     )

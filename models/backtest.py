@@ -664,6 +664,7 @@ def summarize(run: BacktestRun, settings: Settings) -> dict[str, Any]:
         "end": str(main.end),
         "bars": main.bars,
         "capital": main.capital,
+        "account_currency": main.settings.get("account_currency", "USDT"),
         "costs": main.settings["trading"],
         "simulated": main.is_simulated,
         "in_sample": main.in_sample,

@@ -16,13 +16,16 @@ ingest or import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from cryptobot.errors import ConfigError
-from cryptobot.trading.bars import Bars
+
+if TYPE_CHECKING:  # the reports use the rates without the execution core
+    from cryptobot.trading.bars import Bars
 
 
 def quote_of(symbol: str) -> str:
