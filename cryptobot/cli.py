@@ -947,7 +947,10 @@ def backtest(
         float | None, typer.Option(help="Starting equity (default: trading.initial_capital).")
     ] = None,
     fee: Annotated[
-        float | None, typer.Option(help="Taker fee per fill (default: trading.fee).")
+        float | None,
+        typer.Option(
+            help="Taker fee per fill where the market has no stored fee (default: trading.fee)."
+        ),
     ] = None,
     spread: Annotated[
         float | None, typer.Option(help="Assumed relative spread (trading.spread).")
