@@ -1,5 +1,6 @@
 """End to end on a BTC-quoted 5m market made here (not the simulator): file import, features,
-backtest, with the account currency (USDT) conversion checked against hand-computed figures.
+backtest and a paper replay of the same bars, with the account currency (USDT) conversion
+checked against hand-computed figures.
 
 On the code before the account currency, every buy of ETH/BTC was blocked: the 1,000,000
 liquidity floor was read in BTC over 24 bars (two hours of 5m bars), and the capital of 10,000
@@ -17,6 +18,8 @@ from cryptobot.config import Settings
 from cryptobot.errors import ConfigError
 from cryptobot.features import build_features
 from cryptobot.ingest import import_file, refresh_markets
+from cryptobot.trading.engine import replay
+from cryptobot.warehouse.db import read_connection
 from models.backtest import run_model_backtest
 from tests.unit.test_ccxt_source import BINANCE, harness
 
@@ -97,3 +100,25 @@ def test_btc_quoted_5m_series_backtests_in_usdt(settings: Settings, tmp_path):
     assert equity["cash"].iloc[-1] == pytest.approx(cash, rel=1e-12)
     assert equity["equity"].iloc[-1] == pytest.approx(final, rel=1e-12)
     assert equity["ts"].iloc[0] == start
+
+    # the paper trading flow, replayed bar by bar over the same window, trades the same in USDT
+    paper = settings.model_copy(
+        update={"trading": settings.trading.model_copy(
+            update={"strategy": "buy_and_hold", **costs}
+        )}
+    )  # fmt: skip
+    end = START + N * STEP  # the last bar's close
+    replayed = replay(paper, days=(N - decision) * STEP / pd.Timedelta(days=1), end=end)
+    assert replayed.steps == N - decision and replayed.fills == 1
+    with read_connection(settings.warehouse) as con:
+        trade = con.execute("select amount, price, fee, quote_rate from trades").fetchall()
+        last = con.execute(
+            "select cash, equity from equity_curve where mode = 'paper' order by ts desc limit 1"
+        ).fetchone()
+        position = con.execute("select amount, avg_price, last_price from positions").fetchone()
+    assert trade == [pytest.approx((amount, fill_price, fee_btc, rate), rel=1e-12)]
+    assert last == pytest.approx((cash, final), rel=1e-12)
+    # the position in USDT: entry at the BTC price times the rate, marked at the last rate
+    assert position == pytest.approx(
+        (amount, fill_price * rate, eth_btc[-1] * btc_usdt[-1]), rel=1e-12
+    )
