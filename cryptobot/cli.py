@@ -165,7 +165,9 @@ def ingest(
 
     Examples: `cryptobot ingest --source simulator --days 60 --symbols BTC/USDT,ETH/USDT`;
     `cryptobot ingest --source ccxt --exchange binance --symbols BTC/USDT --since 2024-01-01`.
-    Re-running changes nothing; a killed run resumes from the last stored bar.
+    Re-running changes nothing; a killed run resumes from the last stored bar. A ccxt ingest
+    also stores the exchange's markets (amount step, minimums, fees from ccxt's load_markets),
+    the rules paper trading and backtests use.
     """
     from flows.ingest import ingest as ingest_flow
 
