@@ -104,9 +104,11 @@ def test_rates_are_point_in_time_and_a_late_revision_never_goes_back():
             "close": [100.0, 101.0, 102.0, 99.0],
         }
     )
-    as_of = np.array(
-        [t0 + hour - pd.Timedelta(seconds=1), t0 + hour, t0 + 2.5 * hour, t0 + 6 * hour]
-    ).astype("datetime64[ns]").astype(np.int64)
+    as_of = (
+        np.array([t0 + hour - pd.Timedelta(seconds=1), t0 + hour, t0 + 2.5 * hour, t0 + 6 * hour])
+        .astype("datetime64[ns]")
+        .astype(np.int64)
+    )
     got = series_rates(rows, as_of, inverted=False)
     assert np.isnan(got[0])  # nothing known yet
     assert list(got[1:]) == [100.0, 101.0, 102.0]  # the revision of bar 0 is not the newest
@@ -139,3 +141,31 @@ def test_a_quote_without_a_conversion_series_is_refused_naming_what_to_ingest(tm
     bars = eth_btc(None)
     rates = rows.rates(Bars(bars.symbols, HOUR_NS, bars.ts[:2], bars.avail[:2], bars.market[:2]))
     assert list(rates[:, 0]) == pytest.approx([40_000.0, 50_000.0])
+
+
+def test_report_marks_of_a_btc_quoted_market_are_in_the_account_currency(tmp_path):
+    from cryptobot.reports.data import _Book, _marks
+
+    s = Settings(warehouse=tmp_path / "w.duckdb", data_dir=tmp_path)
+    start = datetime(2026, 1, 1)
+    fills = pd.DataFrame(
+        {
+            "id": ["a"],
+            "ts": [pd.Timestamp(start + timedelta(hours=1))],
+            "exchange": ["binance"],
+            "symbol": ["ETH/BTC"],
+            "timeframe": ["1h"],
+            "side": ["buy"],
+            "amount": [0.5],
+            "price": [2_000.0],  # in USDT, as the report reads trades
+            "fee": [1.0],
+        }
+    )
+    book = _Book(fills, "paper")
+    when = start + timedelta(hours=3)  # bars 0..2 closed by then
+    with write_connection(s.warehouse) as con:
+        _candles(con, "ETH/BTC", [0.05, 0.051, 0.052], start)
+        assert _marks(con, book, [when], "USDT") == {}  # no BTC/USDT: no mark in USDT
+        _candles(con, "BTC/USDT", [40_000.0, 41_000.0, 42_000.0], start)
+        marks = _marks(con, book, [when], "USDT")
+    assert marks == {("binance", "ETH/BTC", when): pytest.approx(0.052 * 42_000.0)}
