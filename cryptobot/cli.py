@@ -698,7 +698,7 @@ def predict(
     console.print(f"resolved {result['resolved']} earlier prediction(s)", highlight=False)
 
 
-def _print_step(step: dict) -> None:
+def _print_step(step: dict, currency: str) -> None:
     from rich.table import Table
 
     if step["already_marked"]:
@@ -731,8 +731,9 @@ def _print_step(step: dict) -> None:
         )
     kill = " [bold red]KILL SWITCH: no new risk[/bold red]" if step["kill_switch"] else ""
     console.print(
-        f"{step['mode']} account: equity {step['equity']:,.2f}, drawdown {step['drawdown']:.2%}, "
-        f"today {step['daily_pnl']:+,.2f}; {step['fills']} fill(s), {step['orders']} new "
+        f"{step['mode']} account: equity {step['equity']:,.2f} {currency}, drawdown "
+        f"{step['drawdown']:.2%}, today {step['daily_pnl']:+,.2f}; {step['fills']} fill(s), "
+        f"{step['orders']} new "
         f"order(s){kill}",
         highlight=False,
     )
@@ -775,13 +776,14 @@ def trade(
         symbols=settings.symbols,
         replay_days=replay_days,
     )
+    currency = settings.trading.account_currency
     if "replay" in result:
-        _print_replay(result["replay"])
+        _print_replay(result["replay"], currency)
     else:
-        _print_step(result["step"])
+        _print_step(result["step"], currency)
 
 
-def _print_replay(replay: dict) -> None:
+def _print_replay(replay: dict, currency: str) -> None:
     if replay["equity"] is None:
         console.print(
             f"replay {replay['start']} .. {replay['end']}: every bar was traded before; "
@@ -792,7 +794,7 @@ def _print_replay(replay: dict) -> None:
     console.print(
         f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
         f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
-        f"fill(s); equity {replay['equity']:,.2f}, drawdown {replay['drawdown']:.2%} "
+        f"fill(s); equity {replay['equity']:,.2f} {currency}, drawdown {replay['drawdown']:.2%} "
         f"({replay['seconds']:.0f} s)",
         highlight=False,
     )
@@ -1112,7 +1114,7 @@ def demo(
     if result.get("backtest"):
         _print_backtest(result["backtest"])
     if result.get("trade"):
-        _print_replay(result["trade"]["replay"])
+        _print_replay(result["trade"]["replay"], settings.trading.account_currency)
     report = result.get("report") or {}
     app_dir = Path(__file__).resolve().parents[1] / "app"
     console.print(
