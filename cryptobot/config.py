@@ -314,8 +314,11 @@ class Settings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)
-    #: market rules by hand, keyed ``exchange:SYMBOL``; they win over the stored markets
-    markets: dict[str, MarketOverride] = Field(default_factory=dict)
+    markets: dict[str, MarketOverride] = Field(
+        default_factory=dict,
+        description='market rules by hand, keyed "exchange:SYMBOL" ([markets."binance:ETH/BTC"]); '
+        "each field given wins over the rules stored from the exchange",
+    )
     #: live trading keys (environment or .env, never the config file in git); never logged
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
