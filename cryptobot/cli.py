@@ -953,7 +953,8 @@ def backtest(
     fee: Annotated[
         float | None,
         typer.Option(
-            help="Taker fee per fill where the market has no stored fee (default: trading.fee)."
+            help="Taker fee per fill, for every market (default: each market's stored fee, "
+            "else trading.fee)."
         ),
     ] = None,
     spread: Annotated[

@@ -43,7 +43,7 @@ from cryptobot.backtest.engine import (
     run_backtest,
 )
 from cryptobot.backtest.montecarlo import MonteCarloResult, monte_carlo
-from cryptobot.config import Settings
+from cryptobot.config import MarketOverride, Settings
 from cryptobot.errors import BacktestError, ConfigError
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading.strategies import Strategy, strategy_from_settings
@@ -296,6 +296,16 @@ def rows_in_window(
     return rows
 
 
+def with_fee(settings: Settings, exchange: str, symbols: list[str], fee: float) -> Settings:
+    """``settings`` whose market overrides give every symbol the taker fee ``fee``."""
+    markets = dict(settings.markets)
+    for symbol in symbols:
+        key = f"{exchange}:{symbol}"
+        base = markets.get(key) or MarketOverride()
+        markets[key] = base.model_copy(update={"taker_fee": fee})
+    return settings.model_copy(update={"markets": markets})
+
+
 def check_window(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and pd.Timestamp(start) >= pd.Timestamp(end):
         raise BacktestError(f"--start {start} is not before --end {end}: nothing to replay")
@@ -345,6 +355,8 @@ def run_model_backtest(
     if {(t.exchange, t.timeframe) for t in targets} != {(exchange_, timeframe_)}:
         raise BacktestError("one backtest trades one exchange and one timeframe")
     symbols_ = [t.symbol for t in targets]
+    if (costs or {}).get("fee") is not None:  # an explicit fee wins over the markets' own
+        settings = with_fee(settings, exchange_, symbols_, costs_used.fee)
     steps = Progress(
         2  # the bars; the strategy's backtest
         + 1  # buy-and-hold

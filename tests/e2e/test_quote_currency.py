@@ -100,6 +100,13 @@ def test_btc_quoted_5m_series_backtests_in_usdt(settings: Settings, tmp_path):
     assert equity["cash"].iloc[-1] == pytest.approx(cash, rel=1e-12)
     assert equity["equity"].iloc[-1] == pytest.approx(final, rel=1e-12)
     assert equity["ts"].iloc[0] == start
+    # an explicit --fee wins over the market's stored one
+    free = run_model_backtest(
+        settings, strategy="buy_and_hold", start=start.to_pydatetime(),
+        costs={**costs, "fee": 0.0}, baselines=False,
+    ).main  # fmt: skip
+    assert free.fills["fee"].iloc[0] == 0.0
+    assert free.equity["cash"].iloc[-1] == pytest.approx(cash + fee_btc * rate, rel=1e-12)
 
     # the paper trading flow, replayed bar by bar over the same window, trades the same in USDT
     paper = settings.model_copy(
