@@ -225,7 +225,9 @@ def ingest(
 
     Examples: `cryptobot ingest --source simulator --days 60 --symbols BTC/USDT,ETH/USDT`;
     `cryptobot ingest --source ccxt --exchange binance --symbols BTC/USDT --since 2024-01-01`.
-    Re-running changes nothing; a killed run resumes from the last stored bar.
+    Re-running changes nothing; a killed run resumes from the last stored bar. A ccxt ingest
+    also stores the exchange's markets (amount step, minimums, fees from ccxt's load_markets),
+    the rules paper trading and backtests use.
     """
     from flows.ingest import ingest as ingest_flow
 
@@ -805,7 +807,7 @@ def predict(
     console.print(f"resolved {result['resolved']} earlier prediction(s)", highlight=False)
 
 
-def _print_step(step: dict) -> None:
+def _print_step(step: dict, currency: str) -> None:
     from rich.table import Table
 
     if step["already_marked"]:
@@ -840,7 +842,7 @@ def _print_step(step: dict) -> None:
     if step.get("paused"):
         kill += f" [bold red]PAUSED: no new risk[/bold red] ({step['paused']})"
     console.print(
-        f"{step['mode']} account: equity {_money(step['equity'])}, drawdown "
+        f"{step['mode']} account: equity {_money(step['equity'])} {currency}, drawdown "
         f"{step['drawdown']:.2%}, today {_money(step['daily_pnl'], signed=True)}; "
         f"{step['fills']} fill(s), {step['orders']} new "
         f"order(s){kill}",
@@ -887,13 +889,14 @@ def trade(
         symbols=settings.symbols,
         replay_days=replay_days,
     )
+    currency = settings.trading.account_currency
     if "replay" in result:
-        _print_replay(result["replay"])
+        _print_replay(result["replay"], currency)
     else:
-        _print_step(result["step"])
+        _print_step(result["step"], currency)
 
 
-def _print_replay(replay: dict) -> None:
+def _print_replay(replay: dict, currency: str) -> None:
     if replay["equity"] is None:
         console.print(
             f"replay {replay['start']} .. {replay['end']}: every bar was traded before; "
@@ -904,7 +907,8 @@ def _print_replay(replay: dict) -> None:
     console.print(
         f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
         f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
-        f"fill(s); equity {_money(replay['equity'])}, drawdown {replay['drawdown']:.2%} "
+        f"fill(s); equity {_money(replay['equity'])} {currency}, drawdown "
+        f"{replay['drawdown']:.2%} "
         f"({replay['seconds']:.0f} s)",
         highlight=False,
     )
@@ -929,7 +933,8 @@ def _print_backtest(summary: dict) -> None:
     console.print(
         f"[bold]backtest {summary['strategy']}[/bold] on {', '.join(summary['symbols'])} "
         f"({summary['exchange']} {summary['timeframe']}), decisions {summary['start']} .. "
-        f"{summary['end']} UTC ({summary['bars']:,} bars), capital {summary['capital']:,.2f}; "
+        f"{summary['end']} UTC ({summary['bars']:,} bars), capital {summary['capital']:,.2f} "
+        f"{summary['account_currency']}; "
         f"fee {costs['fee']:.3%}, spread {costs['spread']:.3%}, slippage "
         f"{costs['slippage']:.3%}, impact {costs['impact']:g}"
         + (f"  [bold yellow]{' | '.join(labels)}[/bold yellow]" if labels else ""),
@@ -1025,8 +1030,8 @@ def _print_held_back(metrics: dict) -> None:
             + ")"
         )
     console.print(
-        "decisions that did not trade: " + "; ".join(parts) + ". Limits and minimums are in "
-        "the quote currency of the symbols.",
+        "decisions that did not trade: " + "; ".join(parts) + ". Limits are in the account "
+        "currency (trading.account_currency); market minimums in each symbol's quote currency.",
         highlight=False,
         soft_wrap=True,
     )
@@ -1060,7 +1065,11 @@ def backtest(
         float | None, typer.Option(help="Starting equity (default: trading.initial_capital).")
     ] = None,
     fee: Annotated[
-        float | None, typer.Option(help="Taker fee per fill (default: trading.fee).")
+        float | None,
+        typer.Option(
+            help="Taker fee per fill, for every market (default: each market's stored fee, "
+            "else trading.fee)."
+        ),
     ] = None,
     spread: Annotated[
         float | None, typer.Option(help="Assumed relative spread (trading.spread).")
@@ -1220,7 +1229,7 @@ def demo(
     if result.get("backtest"):
         _print_backtest(result["backtest"])
     if result.get("trade"):
-        _print_replay(result["trade"]["replay"])
+        _print_replay(result["trade"]["replay"], settings.trading.account_currency)
     report = result.get("report") or {}
     app_dir = Path(__file__).resolve().parents[1] / "app"
     console.print(

@@ -45,7 +45,7 @@ from pydantic_settings import (
 )
 
 from cryptobot.errors import ConfigError, CryptobotError
-from cryptobot.timeframes import timeframe_seconds
+from cryptobot.timeframes import parse_window, timeframe_seconds, window_bars
 
 #: The checkout this package lives in; default paths are relative to it, not to the shell's cwd.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,11 @@ class RiskLimits(BaseModel):
     correlation_limit: float = Field(0.7, ge=0, le=1, description="max |corr| with open positions")
     leverage_limit: float = Field(2.0, ge=1, description="gross exposure / equity")
     volatility_threshold: float = Field(0.05, gt=0, description="max recent bar volatility")
-    liquidity_minimum: float = Field(1_000_000, ge=0, description="min 24h quote volume")
+    liquidity_minimum: float = Field(
+        1_000_000,
+        ge=0,
+        description="min traded volume over trading.liquidity_window, in the account currency",
+    )
     spread_maximum: float = Field(0.001, gt=0, le=1, description="max relative bid/ask spread")
 
 
@@ -272,7 +276,16 @@ class TradingSettings(BaseModel):
         "where the exchange tells, e.g. Binance's API restrictions)",
     )
     strategy: str = Field("long_flat", description="long_flat (default) or long_short")
-    initial_capital: float = Field(10_000.0, gt=0, description="paper account, quote currency")
+    account_currency: str = Field(
+        "USDT",
+        description="the currency the account holds and every money figure is in (capital, "
+        "liquidity minimum, fees, equity, reports); a symbol quoted in another currency is "
+        "converted with the stored candles of QUOTE/ACCOUNT (or ACCOUNT/QUOTE) of the same "
+        "exchange and timeframe, as of each bar",
+    )
+    initial_capital: float = Field(
+        10_000.0, gt=0, description="starting equity, in the account currency"
+    )
     min_confidence: float = Field(
         0.5, ge=0.5, le=1, description="act only on calls at least this confident (max(p, 1-p))"
     )
@@ -287,8 +300,59 @@ class TradingSettings(BaseModel):
     impact: float = Field(
         1.0, ge=0, description="paper: square-root impact, slippage += impact*vol*sqrt(q/V)"
     )
-    correlation_window: int = Field(168, ge=24, description="bars of returns for correlation")
-    liquidity_window: int = Field(24, ge=1, description="bars summed for the liquidity check")
+    correlation_window: int | str = Field(
+        "7d",
+        description="returns looked at for the correlation check: a duration (7d, 168h) "
+        "converted per timeframe, or a number of bars (at least 24)",
+    )
+    liquidity_window: int | str = Field(
+        "24h",
+        description="volume summed for the liquidity check: a duration (24h, 90m) converted "
+        "per timeframe, or a number of bars",
+    )
+
+    @field_validator("account_currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> str:
+        code = str(value).strip()
+        if not re.fullmatch(r"[A-Z0-9]{2,12}", code):
+            raise ValueError(
+                f"account_currency {value!r} is not a currency code: use upper case, e.g. USDT"
+            )
+        return code
+
+    @field_validator("correlation_window", "liquidity_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any, info: Any) -> int | str:
+        try:
+            parsed = parse_window(value, info.field_name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if info.field_name == "correlation_window" and isinstance(parsed, int) and parsed < 24:
+            raise ValueError(f"correlation_window of {parsed} bars is too short: at least 24")
+        return parsed
+
+    def window_bars(self, timeframe: str) -> tuple[int, int]:
+        """(correlation_window, liquidity_window) in bars of ``timeframe``."""
+        return (
+            window_bars(self.correlation_window, timeframe, "trading.correlation_window"),
+            window_bars(self.liquidity_window, timeframe, "trading.liquidity_window"),
+        )
+
+
+class MarketOverride(BaseModel):
+    """Market rules set by hand for one ``exchange:SYMBOL`` (``[markets."binance:ETH/BTC"]``);
+    each given field wins over the stored rules of that market. Amounts are in the base
+    currency, the notional in the quote currency, fees are fractions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_step: float | None = Field(None, gt=0, description="amounts are multiples of this")
+    min_amount: float | None = Field(None, ge=0, description="smallest order amount (base)")
+    min_notional: float | None = Field(
+        None, ge=0, description="smallest order value, in the quote currency"
+    )
+    taker_fee: float | None = Field(None, ge=0, lt=0.1, description="fee per fill (0.001: 0.1%)")
 
 
 #: the alerts Telegram can send; each one is switched off by leaving it out of telegram.alerts
@@ -383,6 +447,11 @@ class Settings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)
+    markets: dict[str, MarketOverride] = Field(
+        default_factory=dict,
+        description='market rules by hand, keyed "exchange:SYMBOL" ([markets."binance:ETH/BTC"]); '
+        "each field given wins over the rules stored from the exchange",
+    )
     exchange_api_key: SecretStr | None = Field(
         None,
         description="live trading API key of `exchange` (environment only, never the config file "
@@ -519,6 +588,22 @@ class Settings(BaseSettings):
             return SecretStr(check_key_value(value.get_secret_value(), what=f"exchange {what}"))
         except CryptobotError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, value: dict[str, MarketOverride]) -> dict[str, MarketOverride]:
+        out = {}
+        for key, override in value.items():
+            exchange, sep, symbol = str(key).partition(":")
+            if not sep:
+                raise ValueError(
+                    f'markets key {key!r} must be exchange:SYMBOL, e.g. "binance:ETH/BTC"'
+                )
+            try:
+                out[f"{normalize_exchange(exchange)}:{normalize_symbol(symbol)}"] = override
+            except ConfigError as exc:
+                raise ValueError(f"markets key {key!r}: {exc}") from None
+        return out
 
     @field_validator("exchange")
     @classmethod

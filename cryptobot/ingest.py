@@ -93,6 +93,8 @@ class BatchResult:
 @dataclass
 class IngestReport:
     batches: list[BatchResult] = field(default_factory=list)
+    #: markets whose rules a ccxt ingest stored
+    markets: int = 0
 
     def total(self, attribute: str, table: str | None = None) -> int:
         return sum(
@@ -749,7 +751,25 @@ def ingest_ccxt_series(
         )
     if not report.batches:
         progress(f"{exchange} {symbol} {timeframe}: no new closed bars")
+    client = getattr(source, "client", None)  # a source stand-in in tests may have none
+    if client is not None and getattr(client, "markets", None):
+        report.markets = refresh_markets(settings, exchange, client)
+        progress(
+            f"{exchange}: rules of {report.markets:,} markets stored (precision, limits, fees)"
+        )
     return report
+
+
+def refresh_markets(settings: Settings, exchange: str, client: Any) -> int:
+    """Store the markets a ccxt ``client`` has loaded (``load_markets``) as ``exchange``'s rules
+    in the ``markets`` table, replacing the older copy of each; returns how many."""
+    from cryptobot.trading.markets import market_rows, store_markets
+
+    rows = market_rows(client, exchange, utc_now())
+    if not rows:
+        return 0
+    with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        return store_markets(con, rows)
 
 
 def import_file(

@@ -43,7 +43,7 @@ from cryptobot.backtest.engine import (
     run_backtest,
 )
 from cryptobot.backtest.montecarlo import MonteCarloResult, monte_carlo
-from cryptobot.config import Settings
+from cryptobot.config import MarketOverride, Settings
 from cryptobot.errors import BacktestError, ConfigError
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading.strategies import Strategy, strategy_from_settings
@@ -284,7 +284,7 @@ def rows_in_window(
     """Each symbol's feature rows from far enough before ``start`` for the risk checks'
     windows and the strategy's warm-up, to ``end``."""
     before = pd.Timedelta(
-        seconds=timeframe_seconds(timeframe) * (history_bars(settings, strategy) + 1)
+        seconds=timeframe_seconds(timeframe) * (history_bars(settings, strategy, timeframe) + 1)
     )
     rows = {}
     for symbol, frame in full.items():
@@ -294,6 +294,16 @@ def rows_in_window(
             frame = frame[frame["ts"] < pd.Timestamp(end)]
         rows[symbol] = frame.reset_index(drop=True)
     return rows
+
+
+def with_fee(settings: Settings, exchange: str, symbols: list[str], fee: float) -> Settings:
+    """``settings`` whose market overrides give every symbol the taker fee ``fee``."""
+    markets = dict(settings.markets)
+    for symbol in symbols:
+        key = f"{exchange}:{symbol}"
+        base = markets.get(key) or MarketOverride()
+        markets[key] = base.model_copy(update={"taker_fee": fee})
+    return settings.model_copy(update={"markets": markets})
 
 
 def check_window(start: datetime | None, end: datetime | None) -> None:
@@ -345,6 +355,8 @@ def run_model_backtest(
     if {(t.exchange, t.timeframe) for t in targets} != {(exchange_, timeframe_)}:
         raise BacktestError("one backtest trades one exchange and one timeframe")
     symbols_ = [t.symbol for t in targets]
+    if (costs or {}).get("fee") is not None:  # an explicit fee wins over the markets' own
+        settings = with_fee(settings, exchange_, symbols_, costs_used.fee)
     steps = Progress(
         2  # the bars; the strategy's backtest
         + 1  # buy-and-hold
@@ -664,6 +676,7 @@ def summarize(run: BacktestRun, settings: Settings) -> dict[str, Any]:
         "end": str(main.end),
         "bars": main.bars,
         "capital": main.capital,
+        "account_currency": main.settings.get("account_currency", "USDT"),
         "costs": main.settings["trading"],
         "simulated": main.is_simulated,
         "in_sample": main.in_sample,

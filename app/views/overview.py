@@ -70,6 +70,11 @@ else:
         f"worst {ui.pct(state['max_drawdown'])}",
         help=f"below the peak equity; the limit is {ui.pct(settings.risk.max_drawdown, 0)}",
     )
+    st.caption(
+        f"Money in {settings.trading.account_currency}, the account currency "
+        "(trading.account_currency); a market quoted in another currency is converted at its "
+        "quote's stored rate at each fill and mark."
+    )
 
     curve = data.equity_series(wh, mode)
     st.subheader("Equity")

@@ -14,7 +14,7 @@ mode = ui.pick_account(wh, settings, key="risk_account")
 state = data.account_state(wh, mode) if mode else None
 checks = data.latest_checks(wh, mode) if mode else pd.DataFrame()
 exchange, timeframe = settings.market_exchange, settings.timeframes[0]
-window = settings.trading.correlation_window
+window = settings.trading.window_bars(timeframe)[0]
 returns = data.recent_returns(wh, exchange, timeframe, tuple(settings.symbols), window)
 if bool(returns.attrs.get("is_simulated")) or bool(state and state["latest"]["is_simulated"]):
     ui.simulated_banner("The account and market data behind these risk figures are simulated.")

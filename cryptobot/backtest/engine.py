@@ -28,19 +28,22 @@ import numpy as np
 import pandas as pd
 
 from cryptobot.backtest.metrics import performance, round_trips
-from cryptobot.config import Settings
-from cryptobot.errors import BacktestError
+from cryptobot.config import SIMULATOR_EXCHANGE, Settings
+from cryptobot.errors import BacktestError, WarehouseError
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
 from cryptobot.trading.bars import Bars, bars_from_rows, to_ns
-from cryptobot.trading.markets import MarketRules, simulated_rules
+from cryptobot.trading.currency import check_rates, conversions_needed, read_conversions
+from cryptobot.trading.markets import MarketRules, market_rules, simulated_rules
 from cryptobot.trading.strategies import PREDICTION_COLUMNS, Strategy
+from cryptobot.warehouse.db import read_connection
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 #: the code a result depends on: a change to any of these files is a different backtest
 _CODE_FILES = (
     "trading/core.py",
     "trading/bars.py",
+    "trading/currency.py",
     "trading/strategies.py",
     "backtest/engine.py",
     "backtest/metrics.py",
@@ -217,6 +220,11 @@ def run_backtest(
             "for what is stored"
         )
     first, last = decision_window(bars, start, end, warmup=int(strategy.warmup))
+    account = settings.trading.account_currency
+    rules, rates = _market_context(settings, exchange, timeframe, bars, rules)
+    if rates is not None:
+        check_rates(rates, bars, first, last, account)
+        bars = bars.with_rates(rates)
     targets = strategy_targets(strategy, bars, rows, predictions)
     targets[:first] = np.nan
     targets[last + 1 :] = np.nan
@@ -225,7 +233,7 @@ def run_backtest(
         settings.model_copy(update={"trading": trading}), bar_seconds, resize=strategy.resize
     ).array()
     market_rules = np.array(
-        [_rules_row((rules or {}).get(s) or simulated_rules(s), costs.spread) for s in symbols]
+        [_rules_row(rules.get(s) or simulated_rules(s), costs.spread, costs.fee) for s in symbols]
     )
     book = core.Book(len(bars), len(symbols), capital)
     book.positions[:, core.S_MARK] = bars.closes_before(first)
@@ -252,16 +260,17 @@ def run_backtest(
         for k, s in enumerate(symbols)
         if not math.isnan(book.positions[k, core.S_MARK])
     }
+    money = in_account_currency(fills)
     metrics = performance(
         equity["equity"].to_numpy(),
         capital,
-        fills,
+        money,
         periods_per_year=periods_per_year(timeframe),
         gross_exposure=equity["gross_exposure"].to_numpy(),
         ts=equity["ts"],
         final_marks=final_marks,
     )
-    trips = round_trips(fills, final_marks)
+    trips = round_trips(money, final_marks)
     # why decisions did not trade: orders held back by the market's minimums, and each check
     # that blocked new risk (a run that never trades says why, e.g. limits in another currency)
     metrics["held_min_amount"] = int(tally[core.R_MIN_AMOUNT])
@@ -284,6 +293,8 @@ def run_backtest(
         },
         "strategy": {"name": strategy.name, **_strategy_params(strategy)},
         "rules": {s: market_rules[k].tolist() for k, s in enumerate(symbols)},
+        "rules_origin": {s: (rules.get(s) or simulated_rules(s)).origin for s in symbols},
+        "account_currency": account,
     }
     fingerprint = _fingerprint(bars, targets, first, last)
     key = {
@@ -329,8 +340,48 @@ def run_backtest(
     )
 
 
-def _rules_row(rules: MarketRules, spread: float) -> list[float]:
-    return [rules.amount_step, rules.min_amount, rules.min_cost, spread]
+def _market_context(
+    settings: Settings,
+    exchange: str,
+    timeframe: str,
+    bars: Bars,
+    rules: dict[str, MarketRules] | None,
+) -> tuple[dict[str, MarketRules], np.ndarray | None]:
+    """Each symbol's market rules (given, else stored, config overrides winning, else the
+    defaults with a warning; the simulator's own) and the quote->account rates per bar (None
+    when every symbol is quoted in the account currency). A quote that cannot be converted is
+    refused here, before anything runs."""
+    account = settings.trading.account_currency
+    needs_rates = bool(conversions_needed(bars.symbols, account))
+    if rules is not None and not needs_rates:
+        return rules, None
+    if exchange == SIMULATOR_EXCHANGE and not needs_rates:
+        return market_rules(settings, exchange, bars.symbols), None
+    try:
+        with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+            if rules is None:
+                rules = market_rules(settings, exchange, bars.symbols, con)
+            if not needs_rates:
+                return rules, None
+            closes = bars.ts + bars.bar_ns
+            conversions = read_conversions(
+                con,
+                exchange,
+                timeframe,
+                bars.symbols,
+                account,
+                until=pd.Timestamp(int(closes[-1])) if len(closes) else None,
+            )
+    except WarehouseError:
+        if needs_rates:
+            raise
+        return market_rules(settings, exchange, bars.symbols), None
+    return rules, conversions.rates(bars)
+
+
+def _rules_row(rules: MarketRules, spread: float, fee: float) -> list[float]:
+    """The core's ``rules`` row; ``fee``: the taker fee where the market gives none."""
+    return [rules.amount_step, rules.min_amount, rules.min_cost, spread, rules.fee(fee)]
 
 
 def _strategy_params(strategy: Strategy) -> dict[str, Any]:
@@ -386,9 +437,18 @@ def _frames(book: core.Book, bars: Bars, first: int, last: int):
             "reference_price": f[:, core.F_REFERENCE],
             "spread_cost": f[:, core.F_SPREAD_COST],
             "slippage_cost": f[:, core.F_SLIPPAGE_COST],
+            "quote_rate": f[:, core.F_RATE],
         }
     )
     return equity, orders, fills
+
+
+def in_account_currency(fills: pd.DataFrame) -> pd.DataFrame:
+    """``fills`` (money in each market's quote currency) with price, fee and costs in the
+    account currency: times the quote's rate at each fill."""
+    rate = fills["quote_rate"]
+    money = ("price", "fee", "reference_price", "spread_cost", "slippage_cost")
+    return fills.assign(**{column: fills[column] * rate for column in money})
 
 
 def _fingerprint(bars: Bars, targets: np.ndarray, first: int, last: int) -> str:
@@ -410,8 +470,7 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def history_bars(settings: Settings, strategy: Strategy) -> int:
-    """Bars of history a decision needs before it: the risk checks' windows, the strategy's
-    warm-up."""
-    trading = settings.trading
-    return max(trading.correlation_window, trading.liquidity_window, int(strategy.warmup)) + 1
+def history_bars(settings: Settings, strategy: Strategy, timeframe: str) -> int:
+    """Bars of history a decision needs before it: the risk checks' windows (durations
+    converted to ``timeframe`` bars), the strategy's warm-up."""
+    return max(*settings.trading.window_bars(timeframe), int(strategy.warmup)) + 1

@@ -65,7 +65,11 @@ def _time_axis(axis) -> None:
 
 
 def equity_chart(
-    times: Sequence, equity: Sequence[float], drawdown: Sequence[float], max_drawdown: float
+    times: Sequence,
+    equity: Sequence[float],
+    drawdown: Sequence[float],
+    max_drawdown: float,
+    currency: str = "USDT",
 ) -> str:
     """Equity (top) and drawdown below its running peak (bottom, with the kill-switch limit)."""
     with matplotlib.rc_context(_STYLE):
@@ -76,7 +80,7 @@ def equity_chart(
         times = pd.to_datetime(pd.Series(times))
         top.plot(times, equity, color=BLUE, linewidth=1.4, drawstyle="steps-post")
         top.axhline(equity[0], color=GREY, linewidth=0.8, linestyle="--")
-        top.set_title("Equity (quote currency); dashed: equity at the window's start")
+        top.set_title(f"Equity ({currency}); dashed: equity at the window's start")
         top.yaxis.set_major_formatter(FuncFormatter(_money))
         top.margins(x=0.01)
         lows = [-d for d in drawdown]

@@ -33,12 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from cryptobot.config import SIMULATOR_EXCHANGE, RiskLimits, Settings
 from cryptobot.reports.window import Window, last_complete_day
 from cryptobot.sources.base import SOURCE_SIMULATED
 from cryptobot.timeframes import timeframe_seconds_sql
+from cryptobot.trading.currency import find_conversion, quote_of, series_rates
 from cryptobot.trading.portfolio import DUST, Position
 from cryptobot.warehouse.db import read_connection
 
@@ -59,7 +61,7 @@ RISK_MEASURES: dict[str, tuple[str, str]] = {
     "correlation_limit": ("correlation with open positions (checks)", "max"),
     "leverage_limit": ("gross exposure / equity", "max"),
     "volatility_threshold": ("per-bar volatility (checks)", "max"),
-    "liquidity_minimum": ("quote volume over the window (checks)", "min"),
+    "liquidity_minimum": ("traded value over the window (checks)", "min"),
     "spread_maximum": ("relative bid/ask spread (checks)", "max"),
 }
 EQUITY_MEASURES = ("max_position_size", "max_daily_loss", "max_drawdown", "leverage_limit")
@@ -73,6 +75,8 @@ class ReportData:
     mode: str
     clock: str  # how the report's day was chosen
     initial_capital: float
+    #: the currency of every money figure (``trading.account_currency``)
+    account_currency: str
     equity: pd.DataFrame  # equity_curve rows in the window
     previous: dict[str, Any] | None  # the last equity row before the window
     headline: dict[str, Any]
@@ -142,11 +146,13 @@ def _equity(con, window: Window, mode: str) -> tuple[pd.DataFrame, dict | None]:
 
 
 def _fills(con, window: Window, mode: str, timeframe: str) -> pd.DataFrame:
-    """Every fill of the account before the window's end (the replay needs them all)."""
+    """Every fill of the account before the window's end (the replay needs them all); price
+    and fee in the account currency (times the quote's rate at the fill)."""
     return con.execute(
         """
         select id, ts, exchange, symbol, coalesce(timeframe, ?) as timeframe, side, amount,
-            price, fee, coalesce(fee_currency, '') as fee_currency, client_order_id,
+            price * coalesce(quote_rate, 1.0) as price, fee * coalesce(quote_rate, 1.0) as fee,
+            coalesce(fee_currency, '') as fee_currency, client_order_id,
             coalesce(strategy, '') as strategy, coalesce(is_simulated, false) as is_simulated
         from trades where mode = ? and ts < ? order by ts, id
         """,
@@ -190,8 +196,11 @@ class _Book:
         return self.history[key][2][index - 1] if index else None
 
 
-def _marks(con, book: _Book, times: list[datetime]) -> dict[tuple[str, str, datetime], float]:
-    """Close of the newest bar available at or before each time, per market of the book."""
+def _marks(
+    con, book: _Book, times: list[datetime], account: str
+) -> dict[tuple[str, str, datetime], float]:
+    """Close of the newest bar available at or before each time, per market of the book, in
+    the ``account`` currency (a market quoted in another currency at its quote's rate then)."""
     if not book.keys or not times:
         return {}
     probes = pd.DataFrame(
@@ -215,7 +224,31 @@ def _marks(con, book: _Book, times: list[datetime]) -> dict[tuple[str, str, date
         ).fetchall()
     finally:
         con.unregister("report_probes")
-    return {(e, s, t): float(c) for e, s, t, c in rows if c is not None}
+    marks = {(e, s, t): float(c) for e, s, t, c in rows if c is not None}
+    for exchange, symbol in book.keys:
+        quote = quote_of(symbol)
+        if quote == account:
+            continue
+        timeframe = book.timeframes[(exchange, symbol)]
+        conversion = find_conversion(con, exchange, timeframe, quote, account)
+        keys = [k for k in marks if k[:2] == (exchange, symbol)]
+        if conversion is None:  # no rate: no mark in the account currency
+            for key in keys:
+                del marks[key]
+            continue
+        series = con.execute(
+            "select ts, available_at, close from market_data "
+            "where exchange = ? and symbol = ? and timeframe = ?",
+            [exchange, conversion.series, timeframe],
+        ).df()
+        at = np.array([pd.Timestamp(k[2]).as_unit("ns").value for k in keys], dtype=np.int64)
+        rates = series_rates(series, at, conversion.inverted)
+        for key, rate in zip(keys, rates, strict=True):
+            if np.isnan(rate):
+                del marks[key]
+            else:
+                marks[key] *= float(rate)
+    return marks
 
 
 def _mark(marks, book: _Book, key, when: datetime | None) -> tuple[float | None, str]:
@@ -249,7 +282,12 @@ def _account(
     end_row = equity.iloc[-1].to_dict() if len(equity) else previous
     end_t = end_row["ts"].to_pydatetime() if end_row is not None else None
     row_times = [t.to_pydatetime() for t in equity["ts"]]
-    marks = _marks(con, book, [t for t in (start_t, end_t, *row_times) if t is not None])
+    marks = _marks(
+        con,
+        book,
+        [t for t in (start_t, end_t, *row_times) if t is not None],
+        settings.trading.account_currency,
+    )
 
     if end_row is None:
         start_equity = end_equity = None
@@ -854,6 +892,7 @@ def gather(settings: Settings, window: Window, *, clock: str = "") -> ReportData
         mode=mode,
         clock=clock,
         initial_capital=settings.trading.initial_capital,
+        account_currency=settings.trading.account_currency,
         equity=equity,
         previous=previous,
         headline=headline,

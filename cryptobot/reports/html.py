@@ -251,7 +251,13 @@ def _equity_section(data: ReportData) -> str:
         times.insert(0, previous["ts"])
         equity.insert(0, float(previous["equity"]))
         drawdown.insert(0, float(previous["drawdown"]))
-    svg = charts.equity_chart(times, equity, drawdown, max_drawdown=_limit(data, "max_drawdown"))
+    svg = charts.equity_chart(
+        times,
+        equity,
+        drawdown,
+        max_drawdown=_limit(data, "max_drawdown"),
+        currency=data.account_currency,
+    )
     first, last = data.equity["ts"].iloc[0], data.equity["ts"].iloc[-1]
     return (
         out
@@ -322,7 +328,7 @@ def _pnl_section(data: ReportData) -> str:
             charts.bar_chart(
                 [r["symbol"] for r in known],
                 [r["net"] for r in known],
-                "Net P&L by symbol in the window (quote currency)",
+                f"Net P&L by symbol in the window ({data.account_currency})",
             )
         )
     return out
@@ -722,8 +728,9 @@ def _footer(data: ReportData) -> str:
         "P&L by symbol replays every fill with the trading engine's position arithmetic: "
         "realised P&L and fees of the window's fills plus the change in unrealised P&L between "
         "the two marks (each market at the close of its last bar closed by the mark's time).",
-        "Money is in the quote currency of the markets (USDT for the default symbols). "
-        "All times are UTC.",
+        f"Money is in the account currency, {data.account_currency} (trading.account_currency): "
+        "a market quoted in another currency is converted at its quote's stored rate at each "
+        "fill and mark. All times are UTC.",
     ]
     return (
         "<footer><ul>"

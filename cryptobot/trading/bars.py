@@ -52,8 +52,21 @@ class Bars:
         for k in range(len(self.symbols)):
             known = np.flatnonzero(self.avail[:t, k] <= as_of)
             if len(known):
-                marks[k] = self.market[known[-1], k, core.CLOSE]
+                i = known[-1]
+                marks[k] = self.market[i, k, core.CLOSE] * self.rate(i, k)
         return marks
+
+    def rate(self, t: int, k: int) -> float:
+        """Symbol ``k``'s quote->account rate known at bar ``t``'s close (1 without rates)."""
+        return float(self.market[t, k, core.FX]) if self.market.shape[2] > core.FX else 1.0
+
+    def with_rates(self, rates: np.ndarray) -> Bars:
+        """These bars with ``rates[t, k]`` (the quote->account rate known at bar ``t``'s
+        close) as the core's ``FX`` field."""
+        market = np.empty((*self.market.shape[:2], core.FX + 1))
+        market[:, :, : core.FX] = self.market[:, :, : core.FX]
+        market[:, :, core.FX] = rates
+        return Bars(self.symbols, self.bar_ns, self.ts, self.avail, market)
 
 
 def bars_from_rows(

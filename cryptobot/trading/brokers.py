@@ -29,7 +29,7 @@ import ccxt
 from cryptobot.config import Settings, TradingSettings
 from cryptobot.errors import TradingError
 from cryptobot.keystore import ExchangeKeys, SecretBlockReader, exchange_keys
-from cryptobot.trading.markets import MarketRules, simulated_rules
+from cryptobot.trading.markets import MarketRules, simulated_rules, with_override
 from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,16 @@ logger = logging.getLogger(__name__)
 class PaperBroker:
     mode = "paper"
 
-    def __init__(self, trading: TradingSettings) -> None:
+    def __init__(
+        self, trading: TradingSettings, rules: dict[str, MarketRules] | None = None
+    ) -> None:
         self.spread_assumed = trading.spread
+        #: each symbol's market rules (:func:`cryptobot.trading.markets.market_rules`);
+        #: a symbol not given trades on the defaults
+        self.market_rules = dict(rules or {})
 
     def rules(self, symbol: str) -> MarketRules:
-        return simulated_rules(symbol)
+        return self.market_rules.get(symbol) or simulated_rules(symbol)
 
     def spread(self, symbol: str) -> tuple[float | None, str]:
         return self.spread_assumed, "assumed (paper)"
@@ -177,9 +182,17 @@ def _redacted(client: Any, text: str) -> str:
 class LiveBroker:
     mode = "live"
 
-    def __init__(self, client: Any, *, lookback_ms: int = 7 * 24 * 3600 * 1000) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        lookback_ms: int = 7 * 24 * 3600 * 1000,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client
         self.lookback_ms = lookback_ms
+        #: ``settings.markets``: rules set by hand win over the exchange's own
+        self.overrides = overrides or {}
         self._markets_loaded = False
 
     def _markets(self) -> None:
@@ -188,8 +201,11 @@ class LiveBroker:
             self._markets_loaded = True
 
     def rules(self, symbol: str) -> MarketRules:
+        """The exchange's current rules of ``symbol`` (``load_markets``), under the config's
+        override of ``exchange:symbol`` if any."""
         self._markets()
-        return MarketRules.from_ccxt(self.client.market(symbol), self.client.precisionMode)
+        rules = MarketRules.from_ccxt(self.client.market(symbol), self.client.precisionMode)
+        return with_override(rules, self.overrides.get(f"{self.client.id}:{symbol}"))
 
     def spread(self, symbol: str) -> tuple[float | None, str]:
         ticker = self.client.fetch_ticker(symbol)

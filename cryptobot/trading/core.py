@@ -48,10 +48,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from cryptobot.timeframes import window_bars
+
 # -- layouts -------------------------------------------------------------------------------------
 
-#: ``market[t, k, field]``
-OPEN, CLOSE, VOLUME, VOL, LOGRET = range(5)
+#: ``market[t, k, field]``; ``FX`` (optional: a market array of 5 fields has a rate of 1) is
+#: the rate of the symbol's quote currency in the account currency known at bar ``t``'s close
+OPEN, CLOSE, VOLUME, VOL, LOGRET, FX = range(6)
 MARKET_FIELDS = ("open", "close", "volume", "realized_vol_24", "log_return_1")
 #: ``avail`` of a (bar, symbol) with no row
 NO_ROW = np.iinfo(np.int64).max
@@ -78,10 +81,11 @@ NO_ROW = np.iinfo(np.int64).max
     P_PAUSED,
 ) = range(19)
 N_PARAMS = 19
-#: ``rules[k, ...]``: the market's amount step, minimum amount, minimum notional, and the
-#: relative spread its spread check sees (NaN: unknown, not checked)
-M_STEP, M_MIN_AMOUNT, M_MIN_COST, M_SPREAD = range(4)
-N_RULES = 4
+#: ``rules[k, ...]``: the market's amount step, minimum amount, minimum notional (quote
+#: currency), the relative spread its spread check sees (NaN: unknown, not checked) and its
+#: taker fee
+M_STEP, M_MIN_AMOUNT, M_MIN_COST, M_SPREAD, M_FEE = range(5)
+N_RULES = 5
 #: the risk checks, in ``RiskLimits`` order (``checks[k, i, VALUE|PASSED]``)
 CHECK_NAMES = (
     "max_position_size",
@@ -114,9 +118,20 @@ N_POSITION = 5
     E_MARKED,
 ) = range(9)
 N_EQUITY = 9
-#: ``fills[i, ...]``
-F_ORDER, F_BAR, F_AMOUNT, F_PRICE, F_FEE, F_REFERENCE, F_SPREAD_COST, F_SLIPPAGE_COST = range(8)
-N_FILL = 8
+#: ``fills[i, ...]``: price, fee and costs in the quote currency; ``F_RATE`` converts them to
+#: the account currency (the quote's rate known at the fill)
+(
+    F_ORDER,
+    F_BAR,
+    F_AMOUNT,
+    F_PRICE,
+    F_FEE,
+    F_REFERENCE,
+    F_SPREAD_COST,
+    F_SLIPPAGE_COST,
+    F_RATE,
+) = range(9)
+N_FILL = 9
 #: what a decision did (``decisions[k, D_ACTION]``) and why (``D_REASON``)
 SKIP, HOLD, BLOCKED, ORDER = range(4)
 ACTIONS = ("skip", "hold", "blocked", "order")
@@ -245,6 +260,14 @@ def _add_cash(account, amount: float) -> None:
 
 
 @njit(cache=True)
+def rate_at(market, t: int, k: int) -> float:
+    """The quote->account rate of symbol ``k`` known at bar ``t``'s close (1 without rates)."""
+    if market.shape[2] > FX:
+        return market[t, k, FX]
+    return 1.0
+
+
+@njit(cache=True)
 def window_rows(ts, market, avail, t: int, as_of: int, params, out) -> int:
     """Fill ``out`` with the bars (newest last) of the correlation window at bar ``t``: bars
     closed within ``max(correlation_window, liquidity_window)`` bars before ``as_of`` where some
@@ -319,9 +342,9 @@ def window_correlation(
 
 @njit(cache=True)
 def window_quote_volume(ts, market, avail, t: int, as_of: int, k: int, params) -> float:
-    """Quote volume (volume * close) of symbol ``k``'s newest ``liquidity_window`` rows closed
-    within ``max(correlation_window, liquidity_window)`` bars before ``as_of``; NaN when it has
-    fewer rows there."""
+    """Traded value (volume * close, in the account currency at each row's rate) of symbol
+    ``k``'s newest ``liquidity_window`` rows closed within ``max(correlation_window,
+    liquidity_window)`` bars before ``as_of``; NaN when it has fewer rows there."""
     bar = int(params[P_BAR_NS])
     span = int(max(params[P_CORR_WINDOW], params[P_LIQ_WINDOW]))
     need = int(params[P_LIQ_WINDOW])
@@ -331,7 +354,7 @@ def window_quote_volume(ts, market, avail, t: int, as_of: int, k: int, params) -
     i = t
     while i >= 0 and ts[i] + bar > start and count < need:
         if avail[i, k] <= as_of:
-            total += market[i, k, VOLUME] * market[i, k, CLOSE]
+            total += market[i, k, VOLUME] * market[i, k, CLOSE] * rate_at(market, i, k)
             count += 1
         i -= 1
     return total if count >= need else np.nan
@@ -394,7 +417,8 @@ def risk_checks(
     worst = np.nan
     out[3, OTHER] = -1.0
     gross = abs(target_notional)
-    min_periods = max(24, int(params[P_CORR_WINDOW]) // 2)
+    window = int(params[P_CORR_WINDOW])
+    min_periods = max(min(24, window), window // 2)
     for j in range(positions.shape[0]):
         mark = positions[j, S_MARK]
         if j == k or math.isnan(mark):
@@ -503,13 +527,15 @@ def step_bars(
                     market[found, k, OPEN],
                     market[found, k, VOLUME],
                     orders[o, 3],
-                    params[P_FEE],
+                    rules[k, M_FEE] if rules.shape[1] > M_FEE else params[P_FEE],
                     params[P_SPREAD],
                     params[P_SLIPPAGE],
                     params[P_IMPACT],
                 )
-                apply_fill(positions, k, signed, price, fee)
-                _add_cash(account, -signed * price - fee)
+                # the rate known at the fill bar's open: the newest close before it
+                rate = rate_at(market, found - 1 if found > 0 else found, k)
+                apply_fill(positions, k, signed, price * rate, fee * rate)
+                _add_cash(account, (-signed * price - fee) * rate)
                 f = counts[1]
                 fills[f, F_ORDER] = o
                 fills[f, F_BAR] = found
@@ -519,6 +545,7 @@ def step_bars(
                 fills[f, F_REFERENCE] = market[found, k, OPEN]
                 fills[f, F_SPREAD_COST] = spread_cost
                 fills[f, F_SLIPPAGE_COST] = slippage_cost
+                fills[f, F_RATE] = rate
                 counts[1] = f + 1
                 order_state[o] = 1
                 if o == first_open:
@@ -528,7 +555,7 @@ def step_bars(
         # 2. mark and the equity point
         for k in range(n_symbols):
             if avail[t, k] <= as_of:
-                positions[k, S_MARK] = market[t, k, CLOSE]
+                positions[k, S_MARK] = market[t, k, CLOSE] * rate_at(market, t, k)
         value = 0.0
         gross = 0.0
         for k in range(n_symbols):
@@ -575,7 +602,8 @@ def step_bars(
             target = targets[t, k]
             if avail[t, k] > as_of or math.isnan(target):
                 continue
-            price = market[t, k, CLOSE]
+            quote_price = market[t, k, CLOSE]
+            price = quote_price * rate_at(market, t, k)  # in the account currency
             current = positions[k, S_AMOUNT] + pending[k]
             allocation = params[P_MAX_POSITION] * now
             weight = min(1.0, max(-1.0, target))
@@ -586,7 +614,7 @@ def step_bars(
             )
             decisions[k, D_CURRENT] = current
             decisions[k, D_WANTED] = wanted
-            decisions[k, D_PRICE] = price
+            decisions[k, D_PRICE] = quote_price
             decisions[k, D_DELTA] = 0.0
             if params[P_RESIZE] == 0 and wanted * current > 0:
                 # a strategy that enters and holds: an open position on the wanted side stays
@@ -640,7 +668,8 @@ def step_bars(
                 decisions[k, D_ACTION] = HOLD
                 decisions[k, D_REASON] = R_BAND
                 continue
-            small = too_small(delta, price, rules[k, M_MIN_AMOUNT], rules[k, M_MIN_COST])
+            # the exchange's minimum notional is in the quote currency
+            small = too_small(delta, quote_price, rules[k, M_MIN_AMOUNT], rules[k, M_MIN_COST])
             if small != R_NONE:
                 decisions[k, D_ACTION] = HOLD
                 decisions[k, D_REASON] = small
@@ -779,8 +808,12 @@ class CoreParams:
             spread=trading.spread,
             slippage=trading.slippage,
             impact=trading.impact,
-            correlation_window=trading.correlation_window,
-            liquidity_window=trading.liquidity_window,
+            correlation_window=window_bars(
+                trading.correlation_window, bar_seconds, "trading.correlation_window"
+            ),
+            liquidity_window=window_bars(
+                trading.liquidity_window, bar_seconds, "trading.liquidity_window"
+            ),
             bar_ns=bar_seconds * 1_000_000_000,
             paper_fills=paper,
             resize=resize,

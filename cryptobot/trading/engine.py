@@ -43,14 +43,21 @@ import numpy as np
 import pandas as pd
 
 from cryptobot.config import Settings
-from cryptobot.errors import TradingError
+from cryptobot.errors import ConfigError, TradingError, WarehouseError
 from cryptobot.ingest import utc_now
 from cryptobot.keystore import SecretBlockReader
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
 from cryptobot.trading.bars import Bars, bars_from_rows
 from cryptobot.trading.brokers import LiveBroker, PaperBroker, live_client
-from cryptobot.trading.markets import too_small_reason
+from cryptobot.trading.currency import (
+    ConversionRows,
+    check_convertible,
+    check_rates,
+    quote_of,
+    read_conversions,
+)
+from cryptobot.trading.markets import MarketRules, market_rules, too_small_reason
 from cryptobot.trading.orders import (
     OPEN_STATES,
     Fill,
@@ -158,20 +165,25 @@ class Trader:
         (the flow passes it; live mode only)."""
         self.settings = settings
         self.mode = settings.trading.mode
-        if broker is None:
-            broker = (
-                PaperBroker(settings.trading)
-                if self.mode == "paper"
-                else LiveBroker(live_client(settings, read_secret_block=read_secret_block, log=log))
-            )
-        if broker.mode != self.mode:
-            raise TradingError(f"a {broker.mode} broker cannot trade the {self.mode} account")
-        self.broker = broker
-        self.strategy = strategy_from_settings(settings)
+        self.account_currency = settings.trading.account_currency
         self.targets: list[Target] = configured_targets(settings, symbols)
         self.symbols = [t.symbol for t in self.targets]
         self.exchange = self.targets[0].exchange
         self.timeframe = self.targets[0].timeframe
+        if broker is None:
+            broker = (
+                PaperBroker(settings.trading, self._stored_rules(log))
+                if self.mode == "paper"
+                else LiveBroker(
+                    live_client(settings, read_secret_block=read_secret_block, log=log),
+                    overrides=settings.markets,
+                )
+            )
+        if broker.mode != self.mode:
+            raise TradingError(f"a {broker.mode} broker cannot trade the {self.mode} account")
+        self.broker = broker
+        self._check_currencies()
+        self.strategy = strategy_from_settings(settings)
         self.bar_seconds = timeframe_seconds(self.timeframe)
         self.bar = timedelta(seconds=self.bar_seconds)
         self.params = core.CoreParams.from_settings(
@@ -179,6 +191,38 @@ class Trader:
         ).array()
         self.log = log
         self._champions: dict[str, Champion | None] = {}
+
+    def _stored_rules(self, log: Callable[[str], None]) -> dict[str, MarketRules]:
+        """The paper broker's rules: the stored markets of the exchange (config overrides
+        win), the defaults with a warning for a market not stored."""
+        settings = self.settings
+        try:
+            with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+                return market_rules(settings, self.exchange, self.symbols, con, warn=log)
+        except WarehouseError:  # no warehouse yet: the step itself says what to run
+            return market_rules(settings, self.exchange, self.symbols, None, warn=log)
+
+    def _check_currencies(self) -> None:
+        """Refuse at start a symbol whose quote cannot be valued in the account currency
+        (paper), or is not the account currency (live: the exchange holds the quote itself)."""
+        foreign = [s for s in self.symbols if quote_of(s) != self.account_currency]
+        if not foreign:
+            return
+        if self.mode == "live":
+            raise ConfigError(
+                f"live trading of {', '.join(foreign)} refused: the account currency is "
+                f"{self.account_currency} and live orders spend the quote currency held on "
+                f"{self.exchange}, which the account does not model. Trade pairs quoted in "
+                f"{self.account_currency}, or set trading.account_currency to their quote."
+            )
+        settings = self.settings
+        try:
+            with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+                check_convertible(
+                    con, self.exchange, self.timeframe, self.symbols, self.account_currency
+                )
+        except WarehouseError:
+            pass  # no warehouse yet: the step says what to ingest
 
     def champion(self, target: Target) -> Champion | None:
         if target.name not in self._champions:
@@ -206,6 +250,11 @@ class Trader:
             params = params.copy()
             params[core.P_PAUSED] = 1.0
         bars = bars_from_rows(state.rows, self.symbols, self.bar_seconds, through=as_of)
+        rates = state.rates.rates(bars, _ns(as_of)) if state.rates is not None else None
+        if rates is not None:
+            # the decision's rate and the one its fills at this bar's open use
+            check_rates(rates, bars, max(0, len(bars) - 2), len(bars) - 1, self.account_currency)
+            bars = bars.with_rates(rates)
         t = len(bars) - 1
         targets = np.full((len(bars), len(self.symbols)), np.nan)
         decisions: dict[str, _Decision] = {}
@@ -221,7 +270,7 @@ class Trader:
         rules, spread_sources = self._rules()
         decided = np.zeros((len(self.symbols), core.N_DECISION))
         checks = np.full((len(self.symbols), core.N_CHECKS, 3), np.nan)
-        rows = np.zeros(self.settings.trading.correlation_window + 1, dtype=np.int64)
+        rows = np.zeros(int(self.params[core.P_CORR_WINDOW]) + 1, dtype=np.int64)
         core.step_bars(
             t,
             t,
@@ -265,7 +314,7 @@ class Trader:
             if symbol in decisions and decisions[symbol].decided:
                 self._audit(
                     decisions[symbol], decided[k], checks[k], point, rules[k],
-                    spread_sources[k], as_of, state.pause,
+                    spread_sources[k], as_of, state.pause, bars.rate(t, k),
                 )  # fmt: skip
         result.decide_seconds = time.perf_counter() - t_decide
 
@@ -305,7 +354,7 @@ class Trader:
     def _read_state(self, as_of: datetime, lookback: int) -> _State:
         settings = self.settings
         trading = settings.trading
-        window = max(trading.correlation_window, trading.liquidity_window)
+        window = max(trading.window_bars(self.timeframe))
         history = max(
             lookback + ROW_MARGIN + max(t.horizon for t in self.targets),
             window + 1,
@@ -334,8 +383,8 @@ class Trader:
             flows = math.fsum(
                 row[0]
                 for row in con.execute(
-                    "select case when side = 'sell' then amount * price else -amount * price "
-                    "end - fee from trades where mode = ?",
+                    "select (case when side = 'sell' then amount * price else -amount * price "
+                    "end - fee) * coalesce(quote_rate, 1.0) from trades where mode = ?",
                     [self.mode],
                 ).fetchall()
             )
@@ -343,6 +392,16 @@ class Trader:
             if len(orders):  # back to the oldest open order's decision bar
                 since = min(since, pd.Timestamp(orders["created_at"].min()) - self.bar)
             rows = read_feature_rows_of(settings, self.targets, since=since, until=as_of, con=con)
+            # the quote currencies' rates in the account currency known over these bars
+            rates = read_conversions(
+                con,
+                self.exchange,
+                self.timeframe,
+                self.symbols,
+                self.account_currency,
+                since=pd.Timestamp(since),
+                until=pd.Timestamp(as_of),
+            )
             bar_keys = [
                 decision_id(
                     self.mode,
@@ -378,6 +437,7 @@ class Trader:
             decided=decided,
             is_simulated=is_simulated,
             pause=pause,
+            rates=rates,
         )
 
     # -- predicting -------------------------------------------------------------------------
@@ -488,6 +548,7 @@ class Trader:
                 market.min_amount,
                 market.min_cost,
                 np.nan if spread is None else spread,
+                market.fee(self.settings.trading.fee),
             )
             sources.append(source)
         return rules, sources
@@ -549,6 +610,7 @@ class Trader:
                 reference_price=float(values[core.F_REFERENCE]),
                 spread_cost=float(values[core.F_SPREAD_COST]),
                 slippage_cost=float(values[core.F_SLIPPAGE_COST]),
+                quote_rate=float(values[core.F_RATE]),
             )
             filled[order.client_order_id] = order.moved_to(
                 OrderStatus.FILLED, when, filled=order.amount, average_price=price, fee=fee
@@ -599,8 +661,11 @@ class Trader:
             )
         return out
 
-    def _audit(self, decision, decided, checks, point, rules, spread_source, as_of, pause) -> None:
-        """Complete the audit row (and make the order) from what the core decided."""
+    def _audit(
+        self, decision, decided, checks, point, rules, spread_source, as_of, pause, rate=1.0
+    ) -> None:
+        """Complete the audit row (and make the order) from what the core decided; ``rate``:
+        the quote's rate in the account currency at the decision."""
         row = decision.row
         symbol = row["symbol"]
         action = core.ACTIONS[int(decided[core.D_ACTION])]
@@ -614,7 +679,7 @@ class Trader:
             self.symbols,
             point,
             self.settings.risk,
-            price,
+            price * rate,
             wanted,
             spread_source,
         )
@@ -738,6 +803,7 @@ class _State:
     decided: set[str]
     is_simulated: bool
     pause: PauseState = NOT_PAUSED
+    rates: ConversionRows | None = None
 
 
 @dataclass

@@ -175,6 +175,8 @@ class Fill:
     spread_cost: float = 0.0
     slippage_cost: float = 0.0
     fee_currency: str | None = None
+    #: the quote currency's rate in the account currency at the fill (price and fee times it)
+    quote_rate: float = 1.0
 
     @property
     def signed_amount(self) -> float:
@@ -201,4 +203,5 @@ class Fill:
             "spread_cost": self.spread_cost,
             "slippage_cost": self.slippage_cost,
             "is_simulated": order.is_simulated,
+            "quote_rate": self.quote_rate,
         }

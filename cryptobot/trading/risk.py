@@ -55,6 +55,9 @@ def describe_checks(
         v = float(checks[i, core.VALUE])
         return None if math.isnan(v) else v
 
+    if np.isnan(checks[:, core.PASSED]).all():
+        return []  # not run: the decision added no risk (e.g. a held buy-and-hold position)
+
     target_notional = abs(wanted * price)
     details = []
     share = value(0)
