@@ -503,7 +503,7 @@ class Settings(BaseSettings):
         ``MLFLOW_TRACKING_URI`` > ``sqlite:///<data_dir>/mlflow.db``."""
         return (
             self.mlflow_tracking_uri
-            or os.environ.get("MLFLOW_TRACKING_URI")
+            or users_mlflow_tracking_uri()
             or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
         )
 
@@ -695,6 +695,23 @@ def _register_secrets(settings: Settings) -> None:
         value = getattr(settings, name)
         if value is not None:
             redact.register(value.get_secret_value())
+
+
+#: tracking URIs this process pointed MLflow at: ``mlflow.set_tracking_uri`` also writes
+#: ``MLFLOW_TRACKING_URI`` into the environment (for subprocesses), which is then not the user's
+_URIS_SET_BY_CRYPTOBOT: set[str] = set()
+
+
+def mlflow_uri_set_by_cryptobot(uri: str) -> None:
+    """Call before ``mlflow.set_tracking_uri(uri)``: MLflow copies it into
+    ``MLFLOW_TRACKING_URI``, which must not then pass for the user's own setting."""
+    _URIS_SET_BY_CRYPTOBOT.add(uri)
+
+
+def users_mlflow_tracking_uri() -> str | None:
+    """MLflow's own ``MLFLOW_TRACKING_URI`` as the user set it (not as MLflow copied ours)."""
+    value = os.environ.get("MLFLOW_TRACKING_URI")
+    return value if value and value not in _URIS_SET_BY_CRYPTOBOT else None
 
 
 def _shown_input(field: str, error: Mapping[str, Any]) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cryptobot import __version__
-from cryptobot.config import PROJECT_ROOT, Settings
+from cryptobot.config import PROJECT_ROOT, Settings, mlflow_uri_set_by_cryptobot
 from models.families.base import Forecaster
 
 CHAMPION = "champion"
@@ -59,6 +59,7 @@ def _point_at(settings: Settings) -> str:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uri = settings.tracking_uri
+    mlflow_uri_set_by_cryptobot(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

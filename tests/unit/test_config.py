@@ -336,3 +336,22 @@ def test_data_dir_alone_places_the_warehouse_in_it(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("CRYPTOBOT_WAREHOUSE", str(tmp_path / "elsewhere.duckdb"))
     both = load_settings()
     assert (both.warehouse, both.data_dir) == (tmp_path / "elsewhere.duckdb", tmp_path / "state")
+
+
+def test_the_uri_mlflow_copied_into_the_environment_is_not_taken_for_the_users(
+    monkeypatch, tmp_path: Path
+):
+    """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI for subprocesses: a later warehouse in
+    the same process must still get its own registry."""
+    import mlflow
+
+    from models.tracking import configure
+
+    monkeypatch.setenv("CRYPTOBOT_DATA_DIR", str(tmp_path / "first"))
+    first = load_settings()
+    configure(first)
+    assert os.environ["MLFLOW_TRACKING_URI"] == first.tracking_uri  # what MLflow does
+    monkeypatch.setenv("CRYPTOBOT_DATA_DIR", str(tmp_path / "second"))
+    second = load_settings()
+    assert second.tracking_uri == f"sqlite:///{(tmp_path / 'second').resolve() / 'mlflow.db'}"
+    mlflow.set_tracking_uri(None)
