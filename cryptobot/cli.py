@@ -1130,7 +1130,12 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
+from cryptobot.commands import api as _api  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m cryptobot.cli` runs this file as __main__, a second copy of the module: the
+    # command modules register on the imported `cryptobot.cli.app`, so run that one
+    from cryptobot.cli import app as _imported_app
+
+    _imported_app()

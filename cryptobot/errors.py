@@ -109,3 +109,10 @@ class LookaheadError(CryptobotError):
     is recomputed from only the data known at the bar's close: something looks ahead."""
 
     exit_code = 11
+
+
+class ApiError(CryptobotError):
+    """The REST API or its tokens cannot do what was asked (an unknown or duplicate token name,
+    a port in use, no warehouse to serve)."""
+
+    exit_code = 12

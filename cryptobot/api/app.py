@@ -1,0 +1,226 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Every endpoint but liveness (``/health/live``) needs ``Authorization: Bearer <token>`` (tokens
+from ``cryptobot api token create``); each token is rate limited (``api.rate_limit_*``), CORS is
+off unless ``api.cors_origins`` names origins, and every response says how old its data may be
+(``X-Snapshot-Age`` header and the body's ``snapshot``). Reads go to the snapshot of the warehouse
+(:mod:`cryptobot.api.snapshot`), never to the live file a flow may be writing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cryptobot import __version__
+from cryptobot.api.deployments import DeploymentStatus
+from cryptobot.api.metrics import ApiMetrics
+from cryptobot.api.ratelimit import RateLimiter, retry_after
+from cryptobot.api.schemas import SnapshotInfo
+from cryptobot.api.snapshot import Snapshot, Snapshots
+from cryptobot.api.tokens import TokenInfo, TokenTable
+from cryptobot.config import ApiSettings, Settings
+from cryptobot.errors import CryptobotError
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    snapshots: Snapshots
+    tokens: TokenTable
+    limiter: RateLimiter
+    deployments: DeploymentStatus
+    metrics: ApiMetrics
+
+    @property
+    def config(self) -> ApiSettings:
+        return self.settings.api
+
+
+def snapshot_folder(settings: Settings) -> Any:
+    return settings.api.snapshot_dir or settings.data_dir.resolve() / "api"
+
+
+def prefect_api_url(settings: Settings) -> str | None:
+    import os
+
+    return settings.api.prefect_api_url or os.environ.get("PREFECT_API_URL") or None
+
+
+def build_state(settings: Settings, *, deployments: DeploymentStatus | None = None) -> ApiState:
+    config = settings.api
+    tokens = TokenTable()
+    snapshots = Snapshots(
+        settings.warehouse,
+        snapshot_folder(settings),
+        interval=config.snapshot_interval,
+        lock_timeout=config.snapshot_lock_timeout,
+        on_copy=lambda snap: tokens.load(snap.cursor()),
+        before_copy=lambda: tokens.flush(settings.warehouse, timeout=config.snapshot_lock_timeout),
+        pending=tokens.has_pending,
+    )
+    return ApiState(
+        settings=settings,
+        snapshots=snapshots,
+        tokens=tokens,
+        limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst),
+        deployments=deployments or DeploymentStatus(prefect_api_url(settings)),
+        metrics=ApiMetrics(),
+    )
+
+
+def state_of(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `cryptobot api token create --name NAME`.",
+)
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> TokenInfo:
+    """The caller's active token; 401 without one, 429 over its rate limit."""
+    state = state_of(request)
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401,
+            "missing bearer token: send `Authorization: Bearer <token>` (create one with "
+            "`cryptobot api token create --name NAME`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    info = state.tokens.check(credentials.credentials)
+    if info is None:
+        raise HTTPException(
+            401,
+            "unknown or revoked token (a new token is accepted once the API's snapshot has it, "
+            "within a few seconds of its creation)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    wait = state.limiter.take(info.token_id)
+    if wait > 0:
+        state.metrics.rate_limited.labels(token=info.name).inc()
+        raise HTTPException(
+            429,
+            f"rate limit of token {info.name!r} exceeded "
+            f"({state.config.rate_limit_per_second:g} requests/s, bursts of "
+            f"{state.config.rate_limit_burst}): retry after the Retry-After seconds",
+            headers={"Retry-After": retry_after(wait)},
+        )
+    return info
+
+
+def current_snapshot(request: Request) -> Iterator[Snapshot]:
+    """The snapshot a request reads, kept open until the request is done."""
+    with state_of(request).snapshots.reading() as snapshot:
+        yield snapshot
+
+
+Token = Annotated[TokenInfo, Depends(require_token)]
+Snap = Annotated[Snapshot, Depends(current_snapshot)]
+
+
+def snapshot_info(snapshot: Snapshot) -> SnapshotInfo:
+    return SnapshotInfo(
+        generation=snapshot.generation,
+        as_of=snapshot.verified_at,
+        age_seconds=round(snapshot.age_seconds(), 3),
+    )
+
+
+def naive_utc(value: datetime | None, name: str) -> datetime | None:
+    """A query's time as the warehouse's naive UTC (an offset-less time is taken as UTC)."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError) as exc:
+        raise HTTPException(
+            422, f"{name} {value.isoformat()} cannot be read as UTC: {exc}"
+        ) from None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    state: ApiState | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """The API on ``settings``' warehouse. On startup the warehouse is migrated and a first
+    snapshot made; with ``background`` a thread refreshes it every ``api.snapshot_interval``."""
+    state = state or build_state(settings)
+    config = settings.api
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if state.snapshots.current is None:
+            state.snapshots.prepare()
+        if background:
+            state.snapshots.start()
+        try:
+            yield
+        finally:
+            state.snapshots.stop()
+
+    app = FastAPI(
+        title="cryptobot API",
+        version=__version__,
+        summary="Read-only REST API of the cryptobot warehouse: health, status, positions, "
+        "equity, orders, trades, predictions, models, backtests, data quality, metrics.",
+        description=(
+            "Every endpoint but `/health/live` needs `Authorization: Bearer <token>` "
+            "(`cryptobot api token create --name NAME`). Data comes from a read-only snapshot "
+            "of the warehouse refreshed every few seconds; each response says its age "
+            "(`snapshot.age_seconds`, header `X-Snapshot-Age`). Times are UTC."
+        ),
+        lifespan=lifespan,
+        docs_url="/docs" if config.docs_public else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if config.docs_public else None,
+    )
+    app.state.api = state
+
+    @app.exception_handler(CryptobotError)
+    async def _project_error(_: Request, exc: CryptobotError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next):
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        state.metrics.observe(
+            request.method, path, response.status_code, time.perf_counter() - started
+        )
+        snapshot = state.snapshots.current
+        if snapshot is not None:
+            response.headers["X-Snapshot-Age"] = f"{snapshot.age_seconds():.3f}"
+        return response
+
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+        )
+
+    from cryptobot.api.routers import account, backtests, health, metrics, models, quality
+
+    for module in (health, account, models, backtests, quality, metrics):
+        app.include_router(module.router(config))
+    return app

@@ -1,0 +1,331 @@
+"""The API's read-only snapshot of the warehouse: fast reads while a flow writes.
+
+DuckDB lets one process open a database file read-write, and while it does no other process can
+open the file at all: a reader of the live file waits for every trading step, ingest or dbt build
+to close it (``read_connection``'s back-off). An API that read the live file would answer in
+"however long the writer holds the file", not in milliseconds.
+
+So the API serves from a copy. Every ``interval`` seconds :meth:`Snapshots.refresh` looks at the
+warehouse file; when it changed since the last copy, it takes the warehouse's write lock (queueing
+behind a writer's step like any writer, for at most ``lock_timeout`` seconds, so no writer is
+ever racing a half-copied file), copies the file (and its WAL, if any) to a new generation under
+``<data_dir>/api``, releases the lock, and opens the copy read-only with one DuckDB connection that
+every request then reads through its own cursor. The old generation is closed and deleted once
+the last request reading it is done.
+
+Every response says how old its data may be: ``as_of`` is the last moment the snapshot was known
+to equal the warehouse (the copy's time, or a later check that found the file unchanged and no
+writer holding it) and ``age_seconds`` the time since. The writer pays the copy's time once per
+changed generation (measured in ``benchmarks/bench_api.py``), never more than once per
+``interval``.
+
+Each generation is immutable, so results of queries are memoised per generation
+(:meth:`Snapshot.memo`): under load a costly query runs once per generation, not per request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from cryptobot.errors import WarehouseBusyError, WarehouseError
+from cryptobot.warehouse.db import write_connection
+from cryptobot.warehouse.lock import read_holder, write_lock
+
+_logger = logging.getLogger(__name__)
+T = TypeVar("T")
+#: memoised results kept per generation (each a page or a summary: small)
+MEMO_ENTRIES = 512
+
+
+def file_version(path: Path) -> tuple[int, ...]:
+    """(mtime, size) of a file and of its write-ahead log: changes with every commit."""
+    parts: list[int] = []
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            stat = candidate.stat()
+        except OSError:
+            parts += [0, 0]
+        else:
+            parts += [stat.st_mtime_ns, stat.st_size]
+    return tuple(parts)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file; ``copy_file_range`` shares the blocks on filesystems that can (XFS, btrfs),
+    so a large warehouse copies in milliseconds there."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            remaining = os.fstat(src.fileno()).st_size
+            while remaining > 0:
+                done = os.copy_file_range(src.fileno(), dst.fileno(), remaining)
+                if done == 0:
+                    break
+                remaining -= done
+        except OSError:  # not supported between these filesystems: plain copy
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@dataclass
+class Snapshot:
+    """One generation: an immutable copy of the warehouse and a read-only connection to it."""
+
+    generation: int
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    copied_at: datetime
+    #: the source file's version the copy was made from
+    version: tuple[int, ...]
+    #: seconds the write lock was held for the copy
+    copy_seconds: float
+    verified_at: datetime = field(init=False)
+    _refs: int = field(default=0, init=False)
+    _retired: bool = field(default=False, init=False)
+    _memo: OrderedDict = field(default_factory=OrderedDict, init=False)
+    _memo_locks: dict = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.verified_at = self.copied_at
+
+    def age_seconds(self, now: datetime | None = None) -> float:
+        now = now or datetime.now(UTC)
+        return max(0.0, (now - self.verified_at).total_seconds())
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one request's queries (DuckDB cursors are safe to use across threads
+        as long as each is used by one thread at a time)."""
+        return self.con.cursor()
+
+    def memo(self, key: tuple, compute: Callable[[], T]) -> T:
+        """``compute()`` once per key in this generation; concurrent callers of the same key
+        wait for the first instead of running the query again."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+            key_lock = self._memo_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+                self._memo_locks.pop(key, None)
+                while len(self._memo) > MEMO_ENTRIES:
+                    self._memo.popitem(last=False)
+            return value
+
+    def _acquire(self) -> None:
+        with self._lock:
+            self._refs += 1
+
+    def _release(self) -> None:
+        with self._lock:
+            self._refs -= 1
+            done = self._retired and self._refs == 0
+        if done:
+            self._close()
+
+    def _retire(self) -> None:
+        with self._lock:
+            self._retired = True
+            done = self._refs == 0
+        if done:
+            self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+        for candidate in (self.path, self.path.with_name(self.path.name + ".wal")):
+            candidate.unlink(missing_ok=True)
+
+
+class Snapshots:
+    """The current snapshot of ``warehouse``, refreshed by :meth:`refresh` (or a background
+    thread, :meth:`start`); ``on_copy(con)`` runs on each new generation before it is served,
+    and ``before_copy()`` runs under the write lock just before a copy (to flush writes the
+    API owes the warehouse, e.g. tokens' last use; ``pending()`` says whether it has any, which
+    makes a refresh copy even when the warehouse did not change)."""
+
+    def __init__(
+        self,
+        warehouse: Path,
+        folder: Path,
+        *,
+        interval: float = 2.0,
+        lock_timeout: float = 10.0,
+        on_copy: Callable[[Snapshot], None] | None = None,
+        before_copy: Callable[[], None] | None = None,
+        pending: Callable[[], bool] | None = None,
+    ) -> None:
+        self.warehouse = Path(warehouse).expanduser().resolve()
+        self.folder = Path(folder).expanduser().resolve()
+        self.interval = interval
+        self.lock_timeout = lock_timeout
+        self.on_copy = on_copy
+        self.before_copy = before_copy
+        self.pending = pending
+        self._current: Snapshot | None = None
+        self._swap = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._generations = itertools.count(1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: why the last refresh kept the older snapshot ("" when it did not)
+        self.last_error = ""
+        self.copies = 0
+        self.copy_seconds_total = 0.0
+
+    # -- serving -------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> Snapshot | None:
+        return self._current
+
+    @contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """The current snapshot, kept open until the block ends."""
+        with self._swap:
+            snapshot = self._current
+            if snapshot is None:
+                raise WarehouseError(
+                    f"the API has no snapshot of the warehouse {self.warehouse} yet: "
+                    f"{self.last_error or 'the first copy has not been made'}"
+                )
+            snapshot._acquire()
+        try:
+            yield snapshot
+        finally:
+            snapshot._release()
+
+    # -- refreshing ----------------------------------------------------------------------------
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Copy the warehouse when it changed since the last copy (or ``force``); True when a
+        new generation is served. A writer holding the lock past ``lock_timeout`` leaves the
+        older snapshot in place (and says why in ``last_error``)."""
+        with self._refresh_lock:
+            return self._refresh(force)
+
+    def _refresh(self, force: bool) -> bool:
+        if not self.warehouse.is_file():
+            self.last_error = f"no warehouse at {self.warehouse}"
+            return False
+        current = self._current
+        checked = datetime.now(UTC)
+        pending = self.before_copy is not None and self.pending is not None and self.pending()
+        if (
+            not force
+            and not pending
+            and current is not None
+            and file_version(self.warehouse) == current.version
+            and read_holder(self.warehouse) is None
+        ):
+            current.verified_at = checked  # unchanged and nobody writing: current as of now
+            self.last_error = ""
+            return False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        generation = next(self._generations)
+        target = self.folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
+        try:
+            started = time.perf_counter()
+            with write_lock(
+                self.warehouse, timeout=self.lock_timeout, what="cryptobot api snapshot"
+            ):
+                if self.before_copy is not None:
+                    self.before_copy()
+                copied_at = datetime.now(UTC)
+                version = file_version(self.warehouse)
+                _copy(self.warehouse, target)
+                wal = self.warehouse.with_name(self.warehouse.name + ".wal")
+                if wal.is_file():
+                    _copy(wal, target.with_name(target.name + ".wal"))
+            held = time.perf_counter() - started
+        except WarehouseBusyError as exc:
+            target.unlink(missing_ok=True)
+            self.last_error = f"kept the older snapshot: {exc}"
+            _logger.warning("%s", self.last_error)
+            return False
+        try:
+            con = duckdb.connect(str(target), read_only=True, config={"threads": 2})
+            con.execute("set global TimeZone = 'UTC'")
+        except duckdb.Error as exc:
+            target.unlink(missing_ok=True)
+            self.last_error = f"cannot open the snapshot {target}: {exc}"
+            raise WarehouseError(self.last_error) from exc
+        snapshot = Snapshot(generation, target, con, copied_at, version, held)
+        if self.on_copy is not None:
+            self.on_copy(snapshot)
+        with self._swap:
+            old, self._current = self._current, snapshot
+        if old is not None:
+            old._retire()
+        self.copies += 1
+        self.copy_seconds_total += held
+        self.last_error = ""
+        return True
+
+    def prepare(self) -> None:
+        """Apply pending migrations to the warehouse (so the snapshot has every table the API
+        reads), then make the first snapshot."""
+        with write_connection(self.warehouse, timeout=self.lock_timeout):
+            pass
+        self.refresh(force=True)
+
+    def start(self) -> None:
+        """Refresh every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="api-snapshot", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad refresh
+                self.last_error = f"snapshot refresh failed: {type(exc).__name__}: {exc}"
+                _logger.warning("%s", self.last_error)
+
+    def stop(self) -> None:
+        """Stop refreshing, close the snapshot and delete its files."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.lock_timeout + 5)
+            self._thread = None
+        with self._swap:
+            old, self._current = self._current, None
+        if old is not None:
+            old._retire()
+
+    def status(self) -> dict[str, Any]:
+        snapshot = self._current
+        return {
+            "generation": snapshot.generation if snapshot else None,
+            "as_of": snapshot.verified_at if snapshot else None,
+            "copied_at": snapshot.copied_at if snapshot else None,
+            "age_seconds": snapshot.age_seconds() if snapshot else None,
+            "last_copy_lock_seconds": snapshot.copy_seconds if snapshot else None,
+            "copies": self.copies,
+            "error": self.last_error or None,
+        }
