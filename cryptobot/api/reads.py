@@ -29,6 +29,8 @@ from cryptobot.status import market_status, quarantine_summary, recent_batches
 from cryptobot.timeframes import timeframe_seconds_sql
 
 TIMEFRAME_SECONDS = timeframe_seconds_sql()
+#: ``backtest_runs.role`` of a backtest's main run (its legs are runs whose parent_id is it)
+MAIN_ROLE = "strategy"
 CHAMPION = "champion"  # models.tracking.CHAMPION (the core does not import models)
 
 
@@ -86,7 +88,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     counts = con.execute(
         "select (select count(*) from ml_predictions), (select count(*) from trade_decisions), "
         "(select count(*) from orders), (select count(*) from trades), "
-        "(select count(*) from backtest_runs)"
+        f"(select count(*) from backtest_runs where role = '{MAIN_ROLE}')"
     ).fetchone()
     accounts = query(
         con,
@@ -275,7 +277,6 @@ def _ms(value: int | None) -> datetime | None:
 
 # -- backtests -----------------------------------------------------------------------------------
 
-MAIN_ROLE = "strategy"
 _RUN_COLUMNS = """run_id, parent_id, role, label, strategy, exchange, timeframe, symbols,
     start_ts, end_ts, bars, capital, fee, spread, slippage, impact, in_sample, is_simulated,
     models, created_at, seconds"""

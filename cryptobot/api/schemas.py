@@ -88,7 +88,7 @@ class Status(Envelope):
     decisions: int
     orders: int
     fills: int
-    backtests: int
+    backtests: int = Field(description="stored backtests (main runs; their legs not counted)")
     accounts: list[Account]
 
 

@@ -187,7 +187,7 @@ class Snapshots:
         self._current: Snapshot | None = None
         self._swap = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._generations = itertools.count(1)
+        self._files = itertools.count(1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: why the last refresh kept the older snapshot ("" when it did not)
@@ -244,8 +244,8 @@ class Snapshots:
             self.last_error = ""
             return False
         self.folder.mkdir(parents=True, exist_ok=True)
-        generation = next(self._generations)
-        target = self.folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
+        generation = current.generation + 1 if current is not None else 1
+        target = self.folder / f"snapshot-{os.getpid()}-{next(self._files)}.duckdb"
         try:
             started = time.perf_counter()
             with write_lock(
