@@ -6,18 +6,27 @@ to close it (``read_connection``'s back-off). An API that read the live file wou
 "however long the writer holds the file", not in milliseconds.
 
 So the API serves from a copy. Every ``interval`` seconds :meth:`Snapshots.refresh` looks at the
-warehouse file; when it changed since the last copy, it takes the warehouse's write lock (queueing
-behind a writer's step like any writer, for at most ``lock_timeout`` seconds, so no writer is
-ever racing a half-copied file), copies the file (and its WAL, if any) to a new generation under
-``<data_dir>/api``, releases the lock, and opens the copy read-only with one DuckDB connection that
-every request then reads through its own cursor. The old generation is closed and deleted once
-the last request reading it is done.
+warehouse file and its WAL; when either changed since the last copy (every commit changes one),
+it copies both to a new generation under ``<data_dir>/api`` and opens the copy read-only with
+one DuckDB connection that every request then reads through its own cursor. The old generation
+is closed and deleted once the last request reading it is done.
+
+A copy must be of a committed state, never of a file half-way through a write. Two ways:
+
+- **lock-free** (the usual one, :meth:`Snapshots._copy_quiet`): a seqlock on the files'
+  modification times. When neither file was touched for ``QUIET_SECONDS`` before the copy and
+  both are unchanged after it, no write happened during the copy: it holds exactly the last
+  commit (DuckDB replays the copied WAL on opening). The writer is never made to wait, and this
+  works while a flow holds the write lock for a long task (the trading replay holds it for the
+  whole replay and opens the file once per step).
+- **locked** (:meth:`Snapshots._copy_locked`): when writes never pause long enough, or the API
+  has writes of its own to make (tokens' last use), the refresh takes the warehouse's write
+  lock like any writer, for at most ``lock_timeout`` seconds, and copies under it.
 
 Every response says how old its data may be: ``as_of`` is the last moment the snapshot was known
-to equal the warehouse (the copy's time, or a later check that found the file unchanged and no
-writer holding it) and ``age_seconds`` the time since. The writer pays the copy's time once per
-changed generation (measured in ``benchmarks/bench_api.py``), never more than once per
-``interval``.
+to equal the warehouse (the copy's time, or a later check that found the file and its WAL
+unchanged) and ``age_seconds`` the time since. A locked copy costs the writer the copy's time
+(``benchmarks/bench_api.py`` measures both kinds).
 
 Each generation is immutable, so results of queries are memoised per generation
 (:meth:`Snapshot.memo`): under load a costly query runs once per generation, not per request.
@@ -44,12 +53,18 @@ import duckdb
 
 from cryptobot.errors import WarehouseBusyError, WarehouseError
 from cryptobot.warehouse.db import write_connection
-from cryptobot.warehouse.lock import read_holder, write_lock
+from cryptobot.warehouse.lock import write_lock
 
 _logger = logging.getLogger(__name__)
 T = TypeVar("T")
 #: memoised results kept per generation (each a page or a summary: small)
 MEMO_ENTRIES = 512
+#: a lock-free copy needs the warehouse untouched this long before it starts (seconds): far
+#: above the kernel's timestamp granularity (a few ms), so a write during the copy always shows
+QUIET_SECONDS = 0.05
+QUIET_ATTEMPTS = 20
+#: seconds a refresh waits for the lock to write the API's own rows before copying without it
+PENDING_LOCK_SECONDS = 0.2
 
 
 def file_version(path: Path) -> tuple[int, ...]:
@@ -193,6 +208,9 @@ class Snapshots:
         #: why the last refresh kept the older snapshot ("" when it did not)
         self.last_error = ""
         self.copies = 0
+        #: copies made without the write lock (``_copy_quiet``)
+        self.lock_free_copies = 0
+        #: seconds the write lock was held for copies, in total
         self.copy_seconds_total = 0.0
 
     # -- serving -------------------------------------------------------------------------------
@@ -233,43 +251,49 @@ class Snapshots:
         current = self._current
         checked = datetime.now(UTC)
         pending = self.before_copy is not None and self.pending is not None and self.pending()
-        if (
-            not force
-            and not pending
-            and current is not None
-            and file_version(self.warehouse) == current.version
-            and read_holder(self.warehouse) is None
-        ):
-            current.verified_at = checked  # unchanged and nobody writing: current as of now
+        unchanged = current is not None and file_version(self.warehouse) == current.version
+        if unchanged and not force and not pending:
+            # nothing committed since the copy (a commit changes the file or its WAL)
+            current.verified_at = checked
             self.last_error = ""
             return False
         self.folder.mkdir(parents=True, exist_ok=True)
         generation = current.generation + 1 if current is not None else 1
         target = self.folder / f"snapshot-{os.getpid()}-{next(self._files)}.duckdb"
-        try:
-            started = time.perf_counter()
-            with write_lock(
-                self.warehouse, timeout=self.lock_timeout, what="cryptobot api snapshot"
-            ):
-                if self.before_copy is not None:
-                    self.before_copy()
-                copied_at = datetime.now(UTC)
-                version = file_version(self.warehouse)
-                _copy(self.warehouse, target)
-                wal = self.warehouse.with_name(self.warehouse.name + ".wal")
-                if wal.is_file():
-                    _copy(wal, target.with_name(target.name + ".wal"))
-            held = time.perf_counter() - started
-        except WarehouseBusyError as exc:
-            target.unlink(missing_ok=True)
-            self.last_error = f"kept the older snapshot: {exc}"
+        if force:
+            plan = [("locked", self.lock_timeout)]
+        elif unchanged:  # only the API's own writes (tokens' last use) to make: if the lock is free
+            plan = [("locked", PENDING_LOCK_SECONDS)]
+        else:  # a new commit: with the API's writes if the lock is free at once, else without
+            plan = [("locked", PENDING_LOCK_SECONDS)] if pending else []
+            plan += [("quiet", 0.0), ("locked", self.lock_timeout)]
+        copied, busy = None, None
+        for how, timeout in plan:
+            if how == "quiet":
+                copied = self._copy_quiet(target)
+                if copied is not None:
+                    self.lock_free_copies += 1
+            else:
+                try:
+                    copied = self._copy_locked(target, timeout)
+                except WarehouseBusyError as exc:
+                    busy = exc
+            if copied is not None:
+                break
+        if copied is None:
+            self._discard(target)
+            if unchanged and not force:  # the snapshot is still the warehouse's state
+                current.verified_at = checked
+                return False
+            self.last_error = f"kept the older snapshot: {busy}"
             _logger.warning("%s", self.last_error)
             return False
+        copied_at, version, held = copied
         try:
             con = duckdb.connect(str(target), read_only=True, config={"threads": 2})
             con.execute("set global TimeZone = 'UTC'")
         except duckdb.Error as exc:
-            target.unlink(missing_ok=True)
+            self._discard(target)
             self.last_error = f"cannot open the snapshot {target}: {exc}"
             raise WarehouseError(self.last_error) from exc
         snapshot = Snapshot(generation, target, con, copied_at, version, held)
@@ -283,6 +307,54 @@ class Snapshots:
         self.copy_seconds_total += held
         self.last_error = ""
         return True
+
+    def _files_of(self, path: Path) -> tuple[Path, Path]:
+        return path, path.with_name(path.name + ".wal")
+
+    def _copy_files(self, target: Path) -> None:
+        for source, copy in zip(
+            self._files_of(self.warehouse), self._files_of(target), strict=True
+        ):
+            if source.is_file():
+                _copy(source, copy)
+            else:
+                copy.unlink(missing_ok=True)
+
+    def _discard(self, target: Path) -> None:
+        for path in self._files_of(target):
+            path.unlink(missing_ok=True)
+
+    def _copy_quiet(self, target: Path) -> tuple[datetime, tuple[int, ...], float] | None:
+        """Copy without the lock when the file is quiet, like a seqlock: the warehouse file
+        and its WAL untouched for ``QUIET_SECONDS`` before the copy and unchanged after it
+        mean no write happened during the copy (any write moves the modification time past
+        the quiet mark), so the copy is the state of the last commit. None when a write came
+        in the way; the writer is never made to wait."""
+        for _ in range(QUIET_ATTEMPTS):
+            before = file_version(self.warehouse)
+            newest = max(before[0::2])
+            quiet_for = time.time() - newest / 1e9
+            if quiet_for < QUIET_SECONDS:
+                time.sleep(QUIET_SECONDS - quiet_for)
+                continue
+            copied_at = datetime.now(UTC)
+            self._copy_files(target)
+            if file_version(self.warehouse) == before:
+                return copied_at, before, 0.0
+        self._discard(target)
+        return None
+
+    def _copy_locked(self, target: Path, timeout: float) -> tuple[datetime, tuple[int, ...], float]:
+        """Copy under the write lock (queueing behind a writer's step for at most
+        ``timeout`` seconds), flushing the API's own pending writes first."""
+        started = time.perf_counter()
+        with write_lock(self.warehouse, timeout=timeout, what="cryptobot api snapshot"):
+            if self.before_copy is not None:
+                self.before_copy()
+            copied_at = datetime.now(UTC)
+            version = file_version(self.warehouse)
+            self._copy_files(target)
+        return copied_at, version, time.perf_counter() - started
 
     def prepare(self) -> None:
         """Apply pending migrations to the warehouse (so the snapshot has every table the API
@@ -327,5 +399,7 @@ class Snapshots:
             "age_seconds": snapshot.age_seconds() if snapshot else None,
             "last_copy_lock_seconds": snapshot.copy_seconds if snapshot else None,
             "copies": self.copies,
+            "lock_free_copies": self.lock_free_copies,
+            "copy_lock_seconds_total": self.copy_seconds_total,
             "error": self.last_error or None,
         }

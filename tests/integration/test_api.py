@@ -5,9 +5,10 @@ fuzz of every operation (no 500, no unauthenticated 2xx, no secret in a response
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 
 import httpx
@@ -265,6 +266,15 @@ def test_cors_is_off_by_default_and_on_for_named_origins(seeded) -> None:
 # -- the snapshot --------------------------------------------------------------------------------
 
 
+def _in_thread(call):
+    """``call()`` in another thread (the write lock is re-entrant in the test's own)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
 def test_the_snapshot_serves_while_a_writer_holds_the_warehouse(settings: Settings) -> None:
     seed_trading(settings.warehouse, bars=13)
     token, _ = create_token(settings.warehouse, "t")
@@ -275,22 +285,38 @@ def test_the_snapshot_serves_while_a_writer_holds_the_warehouse(settings: Settin
     snapshots = app.state.api.snapshots
     with TestClient(app) as client:
         before = client.get("/status", headers=_auth(token)).json()
-        with write_connection(settings.warehouse) as con:  # a flow's step holds the file
+        assert _in_thread(snapshots.refresh)  # writes the token's last use under the lock
+        with write_connection(settings.warehouse) as con:  # a flow's step holds lock and file
             con.execute("delete from trades")
-            started = datetime.now(UTC)
+            started = time.perf_counter()
             response = client.get("/status", headers=_auth(token))
-            assert (datetime.now(UTC) - started).total_seconds() < 1.0
+            assert time.perf_counter() - started < 1.0
             assert response.status_code == 200 and response.json()["fills"] == before["fills"]
-            refreshed = []  # from another thread: the lock is re-entrant in this one
-            refresher = threading.Thread(target=lambda: refreshed.append(snapshots.refresh()))
-            refresher.start()
-            refresher.join()
-            assert refreshed == [False]  # it keeps the older snapshot and says why
+            # the commit is copied without the lock once the file is quiet
+            assert _in_thread(snapshots.refresh) and snapshots.lock_free_copies == 1
+            after = client.get("/status", headers=_auth(token)).json()
+            assert after["fills"] == 0 and after["snapshot"]["generation"] == 3
+
+            con.execute("delete from orders")
+            stop = threading.Event()
+
+            def busy() -> None:  # writes that never pause: the file is never quiet
+                while not stop.wait(0.005):
+                    os.utime(settings.warehouse)
+
+            toucher = threading.Thread(target=busy)
+            toucher.start()
+            try:
+                assert not _in_thread(snapshots.refresh)  # no quiet moment, no free lock
+            finally:
+                stop.set()
+                toucher.join()
             assert "kept the older snapshot" in snapshots.last_error
             assert "write lock" in snapshots.last_error
+            kept = client.get("/status", headers=_auth(token)).json()
+            assert kept["orders"] == before["orders"] and kept["snapshot"]["generation"] == 3
         assert snapshots.refresh()
-        after = client.get("/status", headers=_auth(token)).json()
-        assert after["fills"] == 0 and after["snapshot"]["generation"] == 2
+        assert client.get("/status", headers=_auth(token)).json()["orders"] == 0
         ready = client.get("/health/ready", headers=_auth(token)).json()
         assert ready["ready"] and ready["warehouse_readable"]
         assert {s["symbol"] for s in ready["series"]} == {"BTC/USDT", "ETH/USDT"}
