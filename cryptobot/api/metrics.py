@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 #: request latency buckets (seconds): the p99 goal is 0.1 s
@@ -64,8 +64,10 @@ def warehouse_gauges(
     snapshot_age: float | None,
     ingest: list[dict],
     flows: list[dict],
+    snapshots: dict | None = None,
 ) -> list[Metric]:
-    """The gauges read from the warehouse snapshot and Prefect at one scrape."""
+    """The gauges read from the warehouse snapshot and Prefect at one scrape, and the snapshot
+    refresher's counts (``Snapshots.status()``)."""
     age = GaugeMetricFamily(
         "cryptobot_bar_age_seconds",
         "seconds since the newest stored bar of a series closed",
@@ -95,4 +97,20 @@ def warehouse_gauges(
     for row in flows:
         if row.get("seconds") is not None:
             runs.add_metric([row["name"] or "", row["state"] or ""], float(row["seconds"]))
-    return [age, snapshot, batches, runs]
+    found = [age, snapshot, batches, runs]
+    if snapshots is not None:
+        copies = CounterMetricFamily(
+            "cryptobot_api_snapshot_copies",
+            "snapshot copies made, without the write lock (lock_free) or under it (locked)",
+            labels=["kind"],
+        )
+        free = snapshots["lock_free_copies"]
+        copies.add_metric(["lock_free"], free)
+        copies.add_metric(["locked"], snapshots["copies"] - free)
+        held = CounterMetricFamily(
+            "cryptobot_api_snapshot_copy_lock_seconds",
+            "seconds the API held the warehouse's write lock to copy it (what writers waited)",
+        )
+        held.add_metric([], snapshots["copy_lock_seconds_total"])
+        found += [copies, held]
+    return found

@@ -14,11 +14,13 @@ from pydantic import BaseModel, Field
 
 
 class SnapshotInfo(BaseModel):
+    """The data's age is the time since ``as_of``; the ``X-Snapshot-Age`` header of every
+    response has it in seconds, at the moment the response was sent."""
+
     generation: int | None = Field(None, description="snapshot copy number since the API started")
     as_of: datetime | None = Field(
         None, description="last time the snapshot was known to equal the warehouse"
     )
-    age_seconds: float | None = Field(None, description="seconds since as_of")
 
 
 class Envelope(BaseModel):
@@ -64,6 +66,7 @@ class Deployments(BaseModel):
 
 class Readiness(Envelope):
     ready: bool
+    snapshot_age_seconds: float | None = Field(None, description="seconds since snapshot.as_of")
     warehouse_readable: bool
     detail: str
     series: list[SeriesAge]

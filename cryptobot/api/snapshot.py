@@ -129,6 +129,11 @@ class Snapshot:
         as long as each is used by one thread at a time)."""
         return self.con.cursor()
 
+    def peek(self, key: tuple) -> Any:
+        """The memoised value of ``key``, or None."""
+        with self._lock:
+            return self._memo.get(key)
+
     def memo(self, key: tuple, compute: Callable[[], T]) -> T:
         """``compute()`` once per key in this generation; concurrent callers of the same key
         wait for the first instead of running the query again."""

@@ -124,7 +124,8 @@ def test_orders_and_trades_are_paged_and_filtered(seeded) -> None:
         assert got["total"] == len(fills) and len(got["items"]) == 5 and got["next_offset"] == 5
         newest = fills.sort_values(["ts", "id"], ascending=[False, True]).iloc[0]
         assert got["items"][0]["id"] == newest["id"]
-        assert got["snapshot"]["generation"] == 1 and got["snapshot"]["age_seconds"] >= 0
+        assert got["snapshot"]["generation"] == 1 and got["snapshot"]["as_of"]
+        assert float(client.get("/trades", headers=_auth(token)).headers["x-snapshot-age"]) >= 0
         last = client.get(
             "/trades", params={"limit": 5, "offset": len(fills) - 2}, headers=_auth(token)
         ).json()

@@ -4,10 +4,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from cryptobot.api import reads
-from cryptobot.api.app import Snap, Token, naive_utc, snapshot_info
+from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info
 from cryptobot.api.schemas import EquityPage, OrderPage, Positions, Problem, Status, TradePage
 from cryptobot.config import ApiSettings
 from cryptobot.readmodel import AccountFilters
@@ -39,21 +39,29 @@ def router(config: ApiSettings) -> APIRouter:
         )
 
     @api.get("/status", response_model=Status, summary="What the warehouse holds")
-    def status(snap: Snap, _: Token) -> Status:
+    async def status(snap: Snap, _: Token) -> Response:
         """Bars, series, the newest bar, counts of predictions, decisions, orders, fills and
         backtests, and each account's latest equity."""
-        found = snap.memo(("status",), lambda: reads.summary(snap.cursor()))
-        return Status(snapshot=snapshot_info(snap), **found)
+
+        def build() -> Status:
+            found = snap.memo(("status",), lambda: reads.summary(snap.cursor()))
+            return Status(snapshot=snapshot_info(snap), **found)
+
+        return await respond(snap, ("status/json",), build)
 
     @api.get("/positions", response_model=Positions, summary="Open and closed positions")
-    def positions(snap: Snap, _: Token, mode: Mode = "paper") -> Positions:
+    async def positions(snap: Snap, _: Token, mode: Mode = "paper") -> Response:
         """Each market's position in the account, largest first, marked at the latest equity
         row's price (`unrealized_pnl`); realised P&L and fees to date."""
-        found = snap.memo(("positions", mode), lambda: reads.positions(snap.cursor(), mode))
-        return Positions(snapshot=snapshot_info(snap), mode=mode, items=found)
+
+        def build() -> Positions:
+            found = reads.positions(snap.cursor(), mode)
+            return Positions(snapshot=snapshot_info(snap), mode=mode, items=found)
+
+        return await respond(snap, ("positions", mode), build)
 
     @api.get("/equity", response_model=EquityPage, summary="The account's equity curve")
-    def equity(
+    async def equity(
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
@@ -61,17 +69,20 @@ def router(config: ApiSettings) -> APIRouter:
         end: End = None,
         limit: Limit = 500,
         offset: Offset = 0,
-    ) -> EquityPage:
+    ) -> Response:
         """Marks at each decision time, newest first, paged."""
         wanted = filters(mode, None, None, None, start, end)
-        page = snap.memo(
-            ("equity", wanted, limit, offset),
-            lambda: reads.equity(snap.cursor(), wanted, limit, offset),
-        )
-        return EquityPage(snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset)
+
+        def build() -> EquityPage:
+            page = reads.equity(snap.cursor(), wanted, limit, offset)
+            return EquityPage(
+                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
+            )
+
+        return await respond(snap, ("equity", wanted, limit, offset), build)
 
     @api.get("/orders", response_model=OrderPage, summary="Orders, newest first")
-    def orders(
+    async def orders(
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
@@ -82,18 +93,21 @@ def router(config: ApiSettings) -> APIRouter:
         end: End = None,
         limit: Limit = 100,
         offset: Offset = 0,
-    ) -> OrderPage:
+    ) -> Response:
         """Every order of the account with its current state, filtered by market, side,
         state and decision time, paged."""
         wanted = filters(mode, symbol, side, status, start, end)
-        page = snap.memo(
-            ("orders", wanted, limit, offset),
-            lambda: reads.orders(snap.cursor(), wanted, limit, offset),
-        )
-        return OrderPage(snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset)
+
+        def build() -> OrderPage:
+            page = reads.orders(snap.cursor(), wanted, limit, offset)
+            return OrderPage(
+                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
+            )
+
+        return await respond(snap, ("orders", wanted, limit, offset), build)
 
     @api.get("/trades", response_model=TradePage, summary="Fills, newest first")
-    def trades(
+    async def trades(
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
@@ -103,14 +117,17 @@ def router(config: ApiSettings) -> APIRouter:
         end: End = None,
         limit: Limit = 100,
         offset: Offset = 0,
-    ) -> TradePage:
+    ) -> Response:
         """Every fill of the account with its costs (fee, spread, slippage), filtered by
         market, side and fill time, paged."""
         wanted = filters(mode, symbol, side, None, start, end)
-        page = snap.memo(
-            ("trades", wanted, limit, offset),
-            lambda: reads.trades(snap.cursor(), wanted, limit, offset),
-        )
-        return TradePage(snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset)
+
+        def build() -> TradePage:
+            page = reads.trades(snap.cursor(), wanted, limit, offset)
+            return TradePage(
+                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
+            )
+
+        return await respond(snap, ("trades", wanted, limit, offset), build)
 
     return api

@@ -49,6 +49,7 @@ def router(config: ApiSettings) -> APIRouter:
                 )
                 series = reads.bar_ages(newest, datetime.now(UTC))
                 info = snapshot_info(snapshot)
+                age = round(snapshot.age_seconds(), 3)
         except CryptobotError as exc:
             response.status_code = 503
             return Readiness(
@@ -60,16 +61,17 @@ def router(config: ApiSettings) -> APIRouter:
                 deployments=dep,
             )
         limit = STALE_INTERVALS * config.snapshot_interval
-        stale = info.age_seconds is not None and info.age_seconds > limit
+        stale = age > limit
         detail = "ok"
         if stale:
             response.status_code = 503
             detail = (
-                f"the snapshot is {info.age_seconds:.0f} s old (over {limit:.0f} s): "
+                f"the snapshot is {age:.0f} s old (over {limit:.0f} s): "
                 f"{state.snapshots.last_error or 'a writer has held the warehouse since'}"
             )
         return Readiness(
             snapshot=info,
+            snapshot_age_seconds=age,
             ready=not stale,
             warehouse_readable=True,
             detail=detail,

@@ -42,7 +42,9 @@ def router(config: ApiSettings) -> APIRouter:
         except CryptobotError:
             ages, ingest, snapshot_age = [], [], None
         flows = state.deployments.get().deployments
-        body = state.metrics.exposition(warehouse_gauges(ages, snapshot_age, ingest, flows))
+        body = state.metrics.exposition(
+            warehouse_gauges(ages, snapshot_age, ingest, flows, state.snapshots.status())
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return api

@@ -4,10 +4,10 @@ registered model with the version holding the ``champion`` alias)."""
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from cryptobot.api import reads
-from cryptobot.api.app import Snap, Token, naive_utc, snapshot_info, state_of
+from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info, state_of
 from cryptobot.api.schemas import Models, PredictionPage, Problem
 from cryptobot.api.snapshot import file_version
 from cryptobot.config import ApiSettings
@@ -21,7 +21,7 @@ def router(config: ApiSettings) -> APIRouter:
     Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 
     @api.get("/predictions", response_model=PredictionPage, summary="Stored predictions")
-    def predictions(
+    async def predictions(
         snap: Snap,
         _: Token,
         model_name: Annotated[
@@ -33,39 +33,42 @@ def router(config: ApiSettings) -> APIRouter:
         end: Annotated[datetime | None, Query(description="bars until (UTC, exclusive)")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
-    ) -> PredictionPage:
+    ) -> Response:
         """Each prediction with its outcome once known (`actual`, `correct`), newest bar
         first, filtered by model, market, timeframe and bar time, paged."""
         wanted = reads.PredictionFilters(
             model_name, symbol, timeframe, naive_utc(start, "start"), naive_utc(end, "end")
         )
-        page = snap.memo(
-            ("predictions", wanted, limit, offset),
-            lambda: reads.predictions(snap.cursor(), wanted, limit, offset),
-        )
-        return PredictionPage(
-            snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
-        )
+
+        def build() -> PredictionPage:
+            page = reads.predictions(snap.cursor(), wanted, limit, offset)
+            return PredictionPage(
+                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
+            )
+
+        return await respond(snap, ("predictions", wanted, limit, offset), build)
 
     @api.get("/models", response_model=Models, summary="Registered models and their champions")
-    def models(request: Request, snap: Snap, _: Token) -> Models:
+    async def models(request: Request, snap: Snap, _: Token) -> Response:
         """Every model in the MLflow registry with the version holding the `champion` alias
         (the one trading uses), its newest version and its market. Read from the embedded
         SQLite store; for a tracking server the list is empty and `registry` says why."""
         settings = state_of(request).settings
         store = reads.registry_path(settings.tracking_uri)
-        if store is None:
-            where = f"{settings.tracking_uri} is not an embedded SQLite store: see the MLflow UI"
-            return Models(snapshot=snapshot_info(snap), registry=where, items=[])
-        if not store.is_file():
-            return Models(
-                snapshot=snapshot_info(snap),
-                items=[],
-                registry=f"no MLflow store at {store} yet (run `cryptobot train`)",
-            )
-        items = snap.memo(
-            ("models", str(store), file_version(store)), lambda: reads.registered_models(store)
-        )
-        return Models(snapshot=snapshot_info(snap), registry=str(store), items=items)
+        version = file_version(store) if store is not None else ()
+
+        def build() -> Models:
+            if store is None:
+                where = (
+                    f"{settings.tracking_uri} is not an embedded SQLite store: see the MLflow UI"
+                )
+                return Models(snapshot=snapshot_info(snap), registry=where, items=[])
+            if not store.is_file():
+                where = f"no MLflow store at {store} yet (run `cryptobot train`)"
+                return Models(snapshot=snapshot_info(snap), registry=where, items=[])
+            items = reads.registered_models(store)
+            return Models(snapshot=snapshot_info(snap), registry=str(store), items=items)
+
+        return await respond(snap, ("models", version), build)
 
     return api

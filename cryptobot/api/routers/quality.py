@@ -3,10 +3,10 @@ newest ingest batches (the definitions of ``cryptobot status``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from cryptobot.api import reads
-from cryptobot.api.app import Snap, Token, snapshot_info
+from cryptobot.api.app import Snap, Token, respond, snapshot_info
 from cryptobot.api.schemas import Problem, Quality
 from cryptobot.config import ApiSettings
 
@@ -17,11 +17,15 @@ def router(config: ApiSettings) -> APIRouter:
     api = APIRouter(tags=["quality"], responses=ERRORS)
 
     @api.get("/quality", response_model=Quality, summary="Data quality")
-    def quality(snap: Snap, _: Token) -> Quality:
+    async def quality(snap: Snap, _: Token) -> Response:
         """Per series: bars, first and last bar, missing bars and gaps; the newest quality
         validation of each series (passed or not, failures); quarantined rows by table and
         reason; the 20 newest ingest batches."""
-        found = snap.memo(("quality",), lambda: reads.quality(snap.cursor()))
-        return Quality(snapshot=snapshot_info(snap), **found)
+
+        def build() -> Quality:
+            found = snap.memo(("quality",), lambda: reads.quality(snap.cursor()))
+            return Quality(snapshot=snapshot_info(snap), **found)
+
+        return await respond(snap, ("quality/json",), build)
 
     return api
