@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from cryptobot.errors import WarehouseBusyError, WarehouseError
-from cryptobot.warehouse.db import write_connection
+from cryptobot.warehouse.db import schema_is_current, write_connection
 from cryptobot.warehouse.lock import write_lock
 
 _logger = logging.getLogger(__name__)
@@ -251,7 +251,10 @@ class Snapshots:
 
     def _refresh(self, force: bool) -> bool:
         if not self.warehouse.is_file():
-            self.last_error = f"no warehouse at {self.warehouse}"
+            self.last_error = (
+                f"no warehouse at {self.warehouse}: run `cryptobot ingest` (or `cryptobot demo`) "
+                "first, or set CRYPTOBOT_WAREHOUSE"
+            )
             return False
         current = self._current
         checked = datetime.now(UTC)
@@ -362,11 +365,17 @@ class Snapshots:
         return copied_at, version, time.perf_counter() - started
 
     def prepare(self) -> None:
-        """Apply pending migrations to the warehouse (so the snapshot has every table the API
-        reads), then make the first snapshot."""
-        with write_connection(self.warehouse, timeout=self.lock_timeout):
-            pass
-        self.refresh(force=True)
+        """Make the first snapshot (without waiting for a writer when the file is quiet) and,
+        when it lacks a migration the API reads (``api_tokens``), migrate the warehouse under
+        the write lock and copy it again. Raises :class:`WarehouseError` saying why not."""
+        if not self.refresh() and self._current is None:
+            raise WarehouseError(
+                f"the API cannot serve the warehouse {self.warehouse}: {self.last_error}"
+            )
+        if not schema_is_current(self._current.cursor()):
+            with write_connection(self.warehouse, timeout=self.lock_timeout):
+                pass
+            self.refresh(force=True)
 
     def start(self) -> None:
         """Refresh every ``interval`` seconds in a daemon thread until :meth:`stop`."""

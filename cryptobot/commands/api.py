@@ -68,8 +68,9 @@ def serve(
         raise _fail(
             ApiError(f"cannot listen on {host}:{port}: {exc.strerror}. Choose another --port.")
         ) from None
-    try:
-        api = create_app(settings)
+    api = create_app(settings)
+    try:  # the first snapshot here, so a missing or busy warehouse is one clear message
+        api.state.api.snapshots.prepare()
     except CryptobotError as exc:
         raise _fail(exc) from None
     console.print(
