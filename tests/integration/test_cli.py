@@ -29,6 +29,7 @@ COMMANDS = [
     "check-lookahead",
     "report",
     "demo",
+    "api",
 ]
 
 
