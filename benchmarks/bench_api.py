@@ -15,8 +15,10 @@ benchmark works on a copy (warehouse and MLflow store): nothing in DATA_DIR is w
    process committing one small transaction every 100 ms with the lock taken per step (the
    locked-copy path), or ``none``.
 4. Once the writer holds the lock, ``--clients`` concurrent clients (httpx, asyncio) each send
-   requests back to back, cycling through the endpoints (pages and filters varied), until
-   ``--requests`` requests or ``--seconds`` seconds, whichever first.
+   requests back to back (closed loop; or ``--rate`` requests per second each, open loop, the
+   latency counted from each request's scheduled time), cycling through the endpoints (pages
+   and filters varied), until ``--requests`` requests or ``--seconds`` seconds, whichever
+   first.
 
 Printed: per endpoint the requests, p50/p99/max latency as the client saw it (connect to last
 byte), non-200 answers; the throughput; the snapshot's copies (lock-free and locked) and the
@@ -124,7 +126,13 @@ def endpoints(run_id: str | None, symbols: list[str], model: str | None) -> list
 
 
 async def load(
-    base: str, token: str, plan: list[tuple], clients: int, total: int, seconds: float
+    base: str,
+    token: str,
+    plan: list[tuple],
+    clients: int,
+    total: int,
+    seconds: float,
+    rate: float = 0.0,
 ) -> tuple[dict, dict, list[float], float]:
     latencies: dict[str, list[float]] = defaultdict(list)
     failures: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -137,11 +145,19 @@ async def load(
     async def client(index: int, http: httpx.AsyncClient) -> None:
         nonlocal sent
         k = index
+        begin = time.perf_counter() + random.random() / rate if rate else 0.0
+        n = 0
         while sent < total and time.perf_counter() < deadline:
             sent += 1
             name, path, params = plan[k % len(plan)]
             k += 1
-            started = time.perf_counter()
+            if rate:  # open loop: each request at its scheduled time, its latency counted from
+                # that time, so a slow answer that delays the next request is not hidden
+                started = begin + n / rate
+                n += 1
+                await asyncio.sleep(max(0.0, started - time.perf_counter()))
+            else:
+                started = time.perf_counter()
             response = await http.get(path, params=params())
             await response.aread()
             latencies[name].append(time.perf_counter() - started)
@@ -169,6 +185,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--replay-days", type=float, default=2.0)
     parser.add_argument("--writer", choices=["replay", "steps", "none"], default="replay")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests per second per client (open loop); 0: back to back (closed loop)",
+    )
     args = parser.parse_args()
     source = Path(args.data_dir).resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -259,7 +281,7 @@ def main() -> None:
 
         plan = endpoints(run_id, symbols or ["BTC/USDT"], model)
         latencies, failures, ages, took = asyncio.run(
-            load(base, token, plan, args.clients, args.requests, args.seconds)
+            load(base, token, plan, args.clients, args.requests, args.seconds, args.rate)
         )
         writing = writer is not None and writer.poll() is None
         metrics = httpx.get(
@@ -277,6 +299,8 @@ def main() -> None:
         f"\n{n:,} requests from {args.clients} clients in {took:.1f} s: {n / took:,.0f} req/s; "
         f"writer {'still writing' if writing else 'done' if writer else 'none'} at the end"
     )
+    mode = f"{args.rate:g} req/s per client (open loop)" if args.rate else "back to back"
+    print(f"clients: {mode}")
     print(f"{'endpoint':<22}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  non-200")
     worst = 0.0
     for name, _, _ in plan:

@@ -134,19 +134,25 @@ Snap = Annotated[Snapshot, Depends(current_snapshot)]
 
 
 def snapshot_info(snapshot: Snapshot) -> SnapshotInfo:
-    return SnapshotInfo(generation=snapshot.generation, as_of=snapshot.verified_at)
+    return SnapshotInfo(generation=snapshot.generation, copied_at=snapshot.copied_at)
 
 
-async def respond(snapshot: Snapshot, key: tuple, build: Callable[[], BaseModel]) -> Response:
-    """``build()``'s JSON, made once per snapshot check: answers from a snapshot that has not
-    changed are the same bytes (the header ``X-Snapshot-Age`` says the age at sending). A
-    miss runs ``build`` in the thread pool, so a query never blocks the event loop."""
-    full = (*key, snapshot.verified_at)
-    body = snapshot.peek(full)
+async def respond(
+    snapshot: Snapshot,
+    key: tuple,
+    build: Callable[[Snapshot], BaseModel],
+    *,
+    warm: bool = True,
+) -> Response:
+    """``build(snapshot)``'s JSON, made once per snapshot: every answer to ``key`` from one
+    snapshot is the same bytes (the header ``X-Snapshot-Age`` says the age at sending). A miss
+    runs in the thread pool, so a query never blocks the event loop. With ``warm`` the key is
+    remembered, and the next snapshot renders it before it is served (:mod:`.snapshot`)."""
+    body = snapshot.peek(key)
     if body is None:
-        body = await run_in_threadpool(
-            snapshot.memo, full, lambda: build().model_dump_json().encode()
-        )
+        body = await run_in_threadpool(snapshot.render, key, build)
+    if warm:
+        snapshot.remember(key, build)
     return Response(body, media_type="application/json")
 
 

@@ -14,13 +14,12 @@ from pydantic import BaseModel, Field
 
 
 class SnapshotInfo(BaseModel):
-    """The data's age is the time since ``as_of``; the ``X-Snapshot-Age`` header of every
-    response has it in seconds, at the moment the response was sent."""
+    """Which snapshot of the warehouse answered. How old its data may be is the header
+    ``X-Snapshot-Age`` of every response: seconds, at sending, since the snapshot was last
+    known to equal the warehouse (its copy, or a later check that found nothing committed)."""
 
     generation: int | None = Field(None, description="snapshot copy number since the API started")
-    as_of: datetime | None = Field(
-        None, description="last time the snapshot was known to equal the warehouse"
-    )
+    copied_at: datetime | None = Field(None, description="when the snapshot was copied")
 
 
 class Envelope(BaseModel):
@@ -66,7 +65,10 @@ class Deployments(BaseModel):
 
 class Readiness(Envelope):
     ready: bool
-    snapshot_age_seconds: float | None = Field(None, description="seconds since snapshot.as_of")
+    snapshot_as_of: datetime | None = Field(
+        None, description="last time the snapshot was known to equal the warehouse"
+    )
+    snapshot_age_seconds: float | None = Field(None, description="seconds since snapshot_as_of")
     warehouse_readable: bool
     detail: str
     series: list[SeriesAge]

@@ -63,6 +63,8 @@ MEMO_ENTRIES = 512
 #: above the kernel's timestamp granularity (a few ms), so a write during the copy always shows
 QUIET_SECONDS = 0.05
 QUIET_ATTEMPTS = 20
+#: answers rendered by a new generation before it is served (the most recently asked for)
+WARM_KEYS = 48
 #: seconds a refresh waits for the lock to write the API's own rows before copying without it
 PENDING_LOCK_SECONDS = 0.2
 
@@ -98,6 +100,28 @@ def _copy(source: Path, target: Path) -> None:
             shutil.copyfileobj(src, dst, 1 << 20)
 
 
+class HotKeys:
+    """The answers asked for lately (key -> how to build it), newest last, at most ``size``:
+    a new generation renders them before it is served, so requests after a refresh do not wait
+    for its queries (the refresh thread does)."""
+
+    def __init__(self, size: int = WARM_KEYS) -> None:
+        self.size = size
+        self._keys: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def note(self, key: tuple, build: Callable) -> None:
+        with self._lock:
+            self._keys[key] = build
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+
+    def items(self) -> list[tuple[tuple, Callable]]:
+        with self._lock:
+            return list(self._keys.items())
+
+
 @dataclass
 class Snapshot:
     """One generation: an immutable copy of the warehouse and a read-only connection to it."""
@@ -110,6 +134,8 @@ class Snapshot:
     version: tuple[int, ...]
     #: seconds the write lock was held for the copy
     copy_seconds: float
+    #: the keys asked for lately, shared by the generations (see :class:`HotKeys`)
+    hot: HotKeys | None = None
     verified_at: datetime = field(init=False)
     _refs: int = field(default=0, init=False)
     _retired: bool = field(default=False, init=False)
@@ -128,6 +154,15 @@ class Snapshot:
         """A cursor for one request's queries (DuckDB cursors are safe to use across threads
         as long as each is used by one thread at a time)."""
         return self.con.cursor()
+
+    def render(self, key: tuple, build: Callable[[Snapshot], Any]) -> bytes:
+        """The JSON of ``build(self)`` (a pydantic model), memoised under ``key``."""
+        return self.memo(key, lambda: build(self).model_dump_json().encode())
+
+    def remember(self, key: tuple, build: Callable[[Snapshot], Any]) -> None:
+        """Note ``key`` as asked for, so the next generation renders it before it is served."""
+        if self.hot is not None:
+            self.hot.note(key, build)
 
     def peek(self, key: tuple) -> Any:
         """The memoised value of ``key``, or None."""
@@ -212,6 +247,8 @@ class Snapshots:
         self._thread: threading.Thread | None = None
         #: why the last refresh kept the older snapshot ("" when it did not)
         self.last_error = ""
+        self.hot = HotKeys()
+        self.warm_seconds_total = 0.0
         self.copies = 0
         #: copies made without the write lock (``_copy_quiet``)
         self.lock_free_copies = 0
@@ -304,9 +341,10 @@ class Snapshots:
             self._discard(target)
             self.last_error = f"cannot open the snapshot {target}: {exc}"
             raise WarehouseError(self.last_error) from exc
-        snapshot = Snapshot(generation, target, con, copied_at, version, held)
+        snapshot = Snapshot(generation, target, con, copied_at, version, held, self.hot)
         if self.on_copy is not None:
             self.on_copy(snapshot)
+        self._warm(snapshot)
         with self._swap:
             old, self._current = self._current, snapshot
         if old is not None:
@@ -315,6 +353,16 @@ class Snapshots:
         self.copy_seconds_total += held
         self.last_error = ""
         return True
+
+    def _warm(self, snapshot: Snapshot) -> None:
+        """Render the answers asked for lately on ``snapshot`` before it is served."""
+        started = time.perf_counter()
+        for key, build in self.hot.items():
+            try:
+                snapshot.render(key, build)
+            except Exception as exc:  # noqa: BLE001 - a request for it will say what is wrong
+                _logger.warning("warming %s failed: %s: %s", key, type(exc).__name__, exc)
+        self.warm_seconds_total += time.perf_counter() - started
 
     def _files_of(self, path: Path) -> tuple[Path, Path]:
         return path, path.with_name(path.name + ".wal")
@@ -415,5 +463,6 @@ class Snapshots:
             "copies": self.copies,
             "lock_free_copies": self.lock_free_copies,
             "copy_lock_seconds_total": self.copy_seconds_total,
+            "warm_seconds_total": self.warm_seconds_total,
             "error": self.last_error or None,
         }

@@ -5,7 +5,6 @@ fuzz of every operation (no 500, no unauthenticated 2xx, no secret in a response
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cryptobot.api import create_app
+from cryptobot.api import snapshot as snapshot_module
 from cryptobot.api.app import build_state
 from cryptobot.api.deployments import DeploymentStatus
 from cryptobot.api.tokens import create_token, hash_token, list_tokens, revoke_token
@@ -124,7 +124,7 @@ def test_orders_and_trades_are_paged_and_filtered(seeded) -> None:
         assert got["total"] == len(fills) and len(got["items"]) == 5 and got["next_offset"] == 5
         newest = fills.sort_values(["ts", "id"], ascending=[False, True]).iloc[0]
         assert got["items"][0]["id"] == newest["id"]
-        assert got["snapshot"]["generation"] == 1 and got["snapshot"]["as_of"]
+        assert got["snapshot"]["generation"] == 1 and got["snapshot"]["copied_at"]
         assert float(client.get("/trades", headers=_auth(token)).headers["x-snapshot-age"]) >= 0
         last = client.get(
             "/trades", params={"limit": 5, "offset": len(fills) - 2}, headers=_auth(token)
@@ -276,7 +276,9 @@ def _in_thread(call):
     return result[0]
 
 
-def test_the_snapshot_serves_while_a_writer_holds_the_warehouse(settings: Settings) -> None:
+def test_the_snapshot_serves_while_a_writer_holds_the_warehouse(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_trading(settings.warehouse, bars=13)
     token, _ = create_token(settings.warehouse, "t")
     fast = settings.model_copy(
@@ -300,19 +302,9 @@ def test_the_snapshot_serves_while_a_writer_holds_the_warehouse(settings: Settin
             assert after["fills"] == 0 and after["snapshot"]["generation"] == 3
 
             con.execute("delete from orders")
-            stop = threading.Event()
-
-            def busy() -> None:  # writes that never pause: the file is never quiet
-                while not stop.wait(0.005):
-                    os.utime(settings.warehouse)
-
-            toucher = threading.Thread(target=busy)
-            toucher.start()
-            try:
-                assert not _in_thread(snapshots.refresh)  # no quiet moment, no free lock
-            finally:
-                stop.set()
-                toucher.join()
+            # writes that never pause: no quiet moment for a lock-free copy
+            monkeypatch.setattr(snapshot_module, "QUIET_ATTEMPTS", 0)
+            assert not _in_thread(snapshots.refresh)  # and the lock is not free
             assert "kept the older snapshot" in snapshots.last_error
             assert "write lock" in snapshots.last_error
             kept = client.get("/status", headers=_auth(token)).json()
@@ -339,6 +331,25 @@ def test_an_old_generation_stays_open_for_its_readers(settings: Settings) -> Non
     assert not old.path.exists()  # closed and deleted once its last reader is done
     snapshots.stop()
     assert not any(snapshots.folder.iterdir())
+
+
+def test_a_new_snapshot_renders_the_answers_asked_for_lately_before_it_serves(
+    settings: Settings,
+) -> None:
+    seed_trading(settings.warehouse, bars=13)
+    token, _ = create_token(settings.warehouse, "t")
+    app = create_app(settings, background=False)
+    snapshots = app.state.api.snapshots
+    with TestClient(app) as client:
+        client.get("/trades", params={"side": "buy"}, headers=_auth(token))
+        with write_connection(settings.warehouse) as con:
+            con.execute("delete from trades where side = 'buy'")
+        assert _in_thread(snapshots.refresh)
+        warmed = [key for key, _ in snapshots.hot.items() if key[0] == "trades"]
+        assert warmed and snapshots.current.peek(warmed[0]) is not None  # before any request
+        answer = client.get("/trades", params={"side": "buy"}, headers=_auth(token)).json()
+        assert answer["total"] == 0
+        assert answer["snapshot"]["generation"] == snapshots.current.generation
 
 
 def test_readiness_reports_the_deployments_last_runs(seeded) -> None:

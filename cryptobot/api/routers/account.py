@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info
 from cryptobot.api.schemas import EquityPage, OrderPage, Positions, Problem, Status, TradePage
+from cryptobot.api.snapshot import Snapshot
 from cryptobot.config import ApiSettings
 from cryptobot.readmodel import AccountFilters
 from cryptobot.trading.orders import OrderStatus
@@ -43,7 +44,7 @@ def router(config: ApiSettings) -> APIRouter:
         """Bars, series, the newest bar, counts of predictions, decisions, orders, fills and
         backtests, and each account's latest equity."""
 
-        def build() -> Status:
+        def build(snap: Snapshot) -> Status:
             found = snap.memo(("status",), lambda: reads.summary(snap.cursor()))
             return Status(snapshot=snapshot_info(snap), **found)
 
@@ -54,7 +55,7 @@ def router(config: ApiSettings) -> APIRouter:
         """Each market's position in the account, largest first, marked at the latest equity
         row's price (`unrealized_pnl`); realised P&L and fees to date."""
 
-        def build() -> Positions:
+        def build(snap: Snapshot) -> Positions:
             found = reads.positions(snap.cursor(), mode)
             return Positions(snapshot=snapshot_info(snap), mode=mode, items=found)
 
@@ -73,7 +74,7 @@ def router(config: ApiSettings) -> APIRouter:
         """Marks at each decision time, newest first, paged."""
         wanted = filters(mode, None, None, None, start, end)
 
-        def build() -> EquityPage:
+        def build(snap: Snapshot) -> EquityPage:
             page = reads.equity(snap.cursor(), wanted, limit, offset)
             return EquityPage(
                 snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
@@ -98,7 +99,7 @@ def router(config: ApiSettings) -> APIRouter:
         state and decision time, paged."""
         wanted = filters(mode, symbol, side, status, start, end)
 
-        def build() -> OrderPage:
+        def build(snap: Snapshot) -> OrderPage:
             page = reads.orders(snap.cursor(), wanted, limit, offset)
             return OrderPage(
                 snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
@@ -122,7 +123,7 @@ def router(config: ApiSettings) -> APIRouter:
         market, side and fill time, paged."""
         wanted = filters(mode, symbol, side, None, start, end)
 
-        def build() -> TradePage:
+        def build(snap: Snapshot) -> TradePage:
             page = reads.trades(snap.cursor(), wanted, limit, offset)
             return TradePage(
                 snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset

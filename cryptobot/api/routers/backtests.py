@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, respond, snapshot_info
 from cryptobot.api.schemas import BacktestPage, BacktestResponse, Problem
+from cryptobot.api.snapshot import Snapshot
 from cryptobot.config import ApiSettings
 
 ERRORS = {401: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}}
@@ -32,7 +33,7 @@ def router(config: ApiSettings) -> APIRouter:
         Sharpe, max drawdown, trades) and the number of comparison legs; filtered by strategy
         and by a symbol it trades, paged."""
 
-        def build() -> BacktestPage:
+        def build(snap: Snapshot) -> BacktestPage:
             page = reads.backtests(snap.cursor(), strategy, symbol, limit, offset)
             return BacktestPage(
                 snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
@@ -61,7 +62,8 @@ def router(config: ApiSettings) -> APIRouter:
         return await respond(
             snap,
             ("backtest/json", run_id),
-            lambda: BacktestResponse(snapshot=snapshot_info(snap), run=found),
+            lambda snap: BacktestResponse(snapshot=snapshot_info(snap), run=found),
+            warm=False,  # a run's answer is built from this snapshot's read only
         )
 
     return api

@@ -71,6 +71,7 @@ def router(config: ApiSettings) -> APIRouter:
             )
         return Readiness(
             snapshot=info,
+            snapshot_as_of=snapshot.verified_at,
             snapshot_age_seconds=age,
             ready=not stale,
             warehouse_readable=True,

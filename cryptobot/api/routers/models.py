@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info, state_of
 from cryptobot.api.schemas import Models, PredictionPage, Problem
-from cryptobot.api.snapshot import file_version
+from cryptobot.api.snapshot import Snapshot, file_version
 from cryptobot.config import ApiSettings
 
 ERRORS = {401: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}}
@@ -40,7 +40,7 @@ def router(config: ApiSettings) -> APIRouter:
             model_name, symbol, timeframe, naive_utc(start, "start"), naive_utc(end, "end")
         )
 
-        def build() -> PredictionPage:
+        def build(snap: Snapshot) -> PredictionPage:
             page = reads.predictions(snap.cursor(), wanted, limit, offset)
             return PredictionPage(
                 snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
@@ -57,7 +57,7 @@ def router(config: ApiSettings) -> APIRouter:
         store = reads.registry_path(settings.tracking_uri)
         version = file_version(store) if store is not None else ()
 
-        def build() -> Models:
+        def build(snap: Snapshot) -> Models:
             if store is None:
                 where = (
                     f"{settings.tracking_uri} is not an embedded SQLite store: see the MLflow UI"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, respond, snapshot_info
 from cryptobot.api.schemas import Problem, Quality
+from cryptobot.api.snapshot import Snapshot
 from cryptobot.config import ApiSettings
 
 ERRORS = {401: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}}
@@ -22,7 +23,7 @@ def router(config: ApiSettings) -> APIRouter:
         validation of each series (passed or not, failures); quarantined rows by table and
         reason; the 20 newest ingest batches."""
 
-        def build() -> Quality:
+        def build(snap: Snapshot) -> Quality:
             found = snap.memo(("quality",), lambda: reads.quality(snap.cursor()))
             return Quality(snapshot=snapshot_info(snap), **found)
 
