@@ -156,6 +156,21 @@ async def respond(
     return Response(body, media_type="application/json")
 
 
+async def cached(snapshot: Snapshot, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` memoised on ``snapshot``; a miss runs in the thread pool."""
+    found = snapshot.peek(key)
+    if found is None:
+        found = await run_in_threadpool(snapshot.memo, key, compute)
+    return found
+
+
+async def deployment_runs(state: ApiState):
+    """The deployments' last runs (a Prefect call, when due, in the thread pool)."""
+    if not state.deployments.api_url:
+        return state.deployments.get()
+    return await run_in_threadpool(state.deployments.get)
+
+
 class _Measure:
     """ASGI middleware: each request's latency per route into the metrics, and the snapshot's
     age at sending into an ``X-Snapshot-Age`` header (plain ASGI: no per-request task)."""

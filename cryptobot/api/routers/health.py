@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 
 from cryptobot.api import reads
-from cryptobot.api.app import Token, snapshot_info, state_of
+from cryptobot.api.app import Token, cached, deployment_runs, snapshot_info, state_of
 from cryptobot.api.schemas import Deployments, Liveness, Problem, Readiness, SnapshotInfo
 from cryptobot.config import ApiSettings
 from cryptobot.errors import CryptobotError
@@ -31,12 +31,12 @@ def router(config: ApiSettings) -> APIRouter:
         responses={401: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Readiness}},
         summary="Readiness: warehouse readable, newest bar age per series, deployments' last runs",
     )
-    def ready(request: Request, response: Response, _: Token) -> Readiness:
+    async def ready(request: Request, response: Response, _: Token) -> Readiness:
         """Ready (200) when the API holds a snapshot of the warehouse that is readable and no
         older than 30 refresh intervals; else 503 with the reason in `detail`. Bar ages and the
         deployments' last runs are reported either way and do not decide readiness."""
         state = state_of(request)
-        deployments = state.deployments.get()
+        deployments = await deployment_runs(state)
         dep = Deployments(
             source=deployments.source,
             detail=deployments.detail,
@@ -44,8 +44,8 @@ def router(config: ApiSettings) -> APIRouter:
         )
         try:
             with state.snapshots.reading() as snapshot:
-                newest = snapshot.memo(
-                    ("newest_bars",), lambda: reads.newest_bars(snapshot.cursor())
+                newest = await cached(
+                    snapshot, ("newest_bars",), lambda: reads.newest_bars(snapshot.cursor())
                 )
                 series = reads.bar_ages(newest, datetime.now(UTC))
                 info = snapshot_info(snapshot)

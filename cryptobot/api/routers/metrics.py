@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from cryptobot.api import reads
-from cryptobot.api.app import Token, state_of
+from cryptobot.api.app import Token, cached, deployment_runs, state_of
 from cryptobot.api.metrics import warehouse_gauges
 from cryptobot.api.schemas import Problem
 from cryptobot.config import ApiSettings
@@ -26,7 +26,7 @@ def router(config: ApiSettings) -> APIRouter:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
         summary="Prometheus metrics",
     )
-    def metrics(request: Request, _: Token) -> Response:
+    async def metrics(request: Request, _: Token) -> Response:
         """Bar age per series, the snapshot's age, ingest batch and flow run durations, API
         request latency per route (histogram) and rate-limited requests, in Prometheus' text
         format. Scrape it with `authorization: {credentials: <token>}` in Prometheus' config."""
@@ -34,14 +34,16 @@ def router(config: ApiSettings) -> APIRouter:
         now = datetime.now(UTC)
         try:
             with state.snapshots.reading() as snap:
-                newest = snap.memo(("newest_bars",), lambda: reads.newest_bars(snap.cursor()))
-                ingest = snap.memo(
-                    ("ingest_durations",), lambda: reads.ingest_durations(snap.cursor())
+                newest = await cached(
+                    snap, ("newest_bars",), lambda: reads.newest_bars(snap.cursor())
+                )
+                ingest = await cached(
+                    snap, ("ingest_durations",), lambda: reads.ingest_durations(snap.cursor())
                 )
                 ages, snapshot_age = reads.bar_ages(newest, now), snap.age_seconds(now)
         except CryptobotError:
             ages, ingest, snapshot_age = [], [], None
-        flows = state.deployments.get().deployments
+        flows = (await deployment_runs(state)).deployments
         body = state.metrics.exposition(
             warehouse_gauges(ages, snapshot_age, ingest, flows, state.snapshots.status())
         )
