@@ -181,6 +181,12 @@ async def load(
     return latencies, failures, ages, time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -194,6 +200,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--replay-days", type=float, default=2.0)
     parser.add_argument("--writer", choices=["replay", "steps", "none"], default="replay")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="scheduling niceness of the server, the writer and the clients (negative needs "
+        "root): on a machine shared with other work, how the API does when it gets the CPU",
+    )
     parser.add_argument(
         "--rate",
         type=float,
@@ -236,6 +249,8 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # children inherit it
     server = subprocess.Popen(
         [PYTHON, "-m", "cryptobot.cli", "api", "serve", "--port", str(port)],
         env=env,
@@ -289,9 +304,12 @@ def main() -> None:
             )
 
         plan = endpoints(run_id, symbols or ["BTC/USDT"], model)
+        server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
         latencies, failures, ages, took = asyncio.run(
             load(base, token, plan, args.clients, args.requests, args.seconds, args.rate)
         )
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         writing = writer is not None and writer.poll() is None
         metrics = httpx.get(
             f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -307,6 +325,11 @@ def main() -> None:
     print(
         f"\n{n:,} requests from {args.clients} clients in {took:.1f} s: {n / took:,.0f} req/s; "
         f"writer {'still writing' if writing else 'done' if writer else 'none'} at the end"
+    )
+    print(
+        f"CPU per request: server {server_cpu / n * 1000:.2f} ms (all its threads, snapshot "
+        f"copies included), clients {client_cpu / n * 1000:.2f} ms; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     mode = f"{args.rate:g} req/s per client (open loop)" if args.rate else "back to back"
     print(f"clients: {mode}")
