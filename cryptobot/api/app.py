@@ -9,6 +9,7 @@ off unless ``api.cors_origins`` names origins, and every response says how old i
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -53,8 +54,8 @@ def snapshot_folder(settings: Settings) -> Any:
 
 
 def prefect_api_url(settings: Settings) -> str | None:
-    import os
-
+    """``api.prefect_api_url``, else Prefect's own ``PREFECT_API_URL`` (the variable its
+    client reads; the API reads it here only)."""
     return settings.api.prefect_api_url or os.environ.get("PREFECT_API_URL") or None
 
 

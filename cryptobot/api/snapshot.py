@@ -412,10 +412,19 @@ class Snapshots:
             self._copy_files(target)
         return copied_at, version, time.perf_counter() - started
 
+    def _remove_orphans(self) -> None:
+        """Delete the copies of API processes that are gone (killed before they could)."""
+        for path in self.folder.glob("snapshot-*-*.duckdb*"):
+            pid = path.name.split("-")[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+                path.unlink(missing_ok=True)
+
     def prepare(self) -> None:
         """Make the first snapshot (without waiting for a writer when the file is quiet) and,
         when it lacks a migration the API reads (``api_tokens``), migrate the warehouse under
         the write lock and copy it again. Raises :class:`WarehouseError` saying why not."""
+        if self.folder.is_dir():
+            self._remove_orphans()
         if not self.refresh() and self._current is None:
             raise WarehouseError(
                 f"the API cannot serve the warehouse {self.warehouse}: {self.last_error}"

@@ -337,6 +337,11 @@ def test_an_old_generation_stays_open_for_its_readers(settings: Settings) -> Non
     assert not old.path.exists()  # closed and deleted once its last reader is done
     snapshots.stop()
     assert not any(snapshots.folder.iterdir())
+    orphan = snapshots.folder / "snapshot-999999999-3.duckdb"  # of a killed API process
+    orphan.write_bytes(b"")
+    snapshots.prepare()
+    assert not orphan.exists()
+    snapshots.stop()
 
 
 def test_a_new_snapshot_renders_the_answers_asked_for_lately_before_it_serves(
