@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -49,7 +50,8 @@ class ApiState:
         return self.settings.api
 
 
-def snapshot_folder(settings: Settings) -> Any:
+def snapshot_folder(settings: Settings) -> Path:
+    """Where the snapshot copies live: ``api.snapshot_dir``, else ``<data_dir>/api``."""
     return settings.api.snapshot_dir or settings.data_dir.resolve() / "api"
 
 
