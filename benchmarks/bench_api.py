@@ -256,7 +256,7 @@ def main() -> None:
         env=env,
         cwd=work,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(work / "api.log").open("wb"),
     )
     writer = None
     try:
@@ -268,7 +268,7 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             if server.poll() is not None:
-                raise SystemExit(f"the API did not start: {server.stderr.read().decode()}")
+                raise SystemExit(f"the API did not start: {(work / 'api.log').read_text()}")
             time.sleep(0.1)
         print(f"API up in {time.perf_counter() - t0:.1f} s (first snapshot made) on {base}")
 
@@ -362,7 +362,11 @@ def main() -> None:
             writer.kill()
             out, _ = writer.communicate()
         tail = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
-        print("writer:", tail[-1] if tail else "(no output)", f"(exit {writer.returncode})")
+        print(
+            "writer:", " ".join(tail[-2:]) if tail else "(no output)", f"(exit {writer.returncode})"
+        )
+    warnings = [line for line in (work / "api.log").read_text().splitlines() if line.strip()]
+    print(f"API log: {len(warnings)} line(s)", *warnings[-5:], sep="\n  ")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -316,8 +316,6 @@ class Snapshots:
         for how, timeout in plan:
             if how == "quiet":
                 copied = self._copy_quiet(target)
-                if copied is not None:
-                    self.lock_free_copies += 1
             else:
                 try:
                     copied = self._copy_locked(target, timeout)
@@ -350,6 +348,7 @@ class Snapshots:
         if old is not None:
             old._retire()
         self.copies += 1
+        self.lock_free_copies += how == "quiet"
         self.copy_seconds_total += held
         self.last_error = ""
         return True
@@ -404,7 +403,13 @@ class Snapshots:
         """Copy under the write lock (queueing behind a writer's step for at most
         ``timeout`` seconds), flushing the API's own pending writes first."""
         started = time.perf_counter()
-        with write_lock(self.warehouse, timeout=timeout, what="cryptobot api snapshot"):
+        quiet = timeout <= PENDING_LOCK_SECONDS  # a brief try: no "waiting for" warning
+        with write_lock(
+            self.warehouse,
+            timeout=timeout,
+            what="cryptobot api snapshot",
+            log=_logger.debug if quiet else None,
+        ):
             if self.before_copy is not None:
                 self.before_copy()
             copied_at = datetime.now(UTC)
