@@ -23,7 +23,12 @@ import streamlit as st
 
 from cryptobot.config import SIMULATOR_EXCHANGE, Settings
 from cryptobot.features import FEATURES_TABLE
-from cryptobot.sources.base import SOURCE_SIMULATED
+from cryptobot.readmodel import (
+    POSITIONS_SQL,
+    SIMULATED_MARKET_SQL,
+    AccountFilters,
+    backtest_headline_sql,
+)
 from cryptobot.status import largest_gaps, market_status, quarantine_summary, recent_batches
 from cryptobot.timeframes import timeframe_seconds_sql
 from cryptobot.warehouse.db import read_connection
@@ -44,8 +49,8 @@ MAX_ROWS = 1000
 
 TIMEFRAME_SECONDS = timeframe_seconds_sql()
 #: a market_data row is simulated when its source says so or it is stored under the simulator's
-#: exchange id (reserved for simulated series): either labels it SIMULATED (rule 8)
-SIMULATED_SQL = f"(source = '{SOURCE_SIMULATED}' or exchange = '{SIMULATOR_EXCHANGE}')"
+#: exchange id (the definition shared with the REST API)
+SIMULATED_SQL = SIMULATED_MARKET_SQL
 
 
 @dataclass(frozen=True)
@@ -206,18 +211,7 @@ def account_state(wh: Warehouse, mode: str) -> dict[str, Any] | None:
             "from equity_curve where mode = $mode",
             {"mode": mode},
         ),
-        (
-            """
-            select exchange, symbol, amount, avg_price, last_price,
-                amount * last_price as value,
-                case when amount <> 0 and avg_price is not null
-                    then amount * (last_price - avg_price) else 0 end as unrealized_pnl,
-                realized_pnl, fees, opened_at, updated_at, is_simulated
-            from positions where mode = $mode
-            order by abs(amount * coalesce(last_price, 0)) desc, symbol
-            """,
-            {"mode": mode},
-        ),
+        (POSITIONS_SQL, {"mode": mode}),
     )
     if latest.empty:
         return None
@@ -379,22 +373,15 @@ class TradeFilters:
     actions: tuple[str, ...] = field(default=())
 
     def where(self, ts: str, *, side: str | None = None, action: str | None = None):
-        clauses = ["mode = $mode", f"{ts} >= $start", f"{ts} < $end"]
-        params: dict[str, Any] = {
-            "mode": self.mode,
-            "start": pd.Timestamp(self.start).to_pydatetime(),
-            "end": pd.Timestamp(self.end + timedelta(days=1)).to_pydatetime(),
-        }
-        if self.symbols:
-            clauses.append("list_contains($symbols, symbol)")
-            params["symbols"] = list(self.symbols)
-        if side and self.sides:
-            clauses.append(f"list_contains($sides, {side})")
-            params["sides"] = list(self.sides)
-        if action and self.actions:
-            clauses.append(f"list_contains($actions, {action})")
-            params["actions"] = list(self.actions)
-        return " and ".join(clauses), params
+        """The SQL condition and parameters (the filters shared with the REST API)."""
+        return AccountFilters(
+            mode=self.mode,
+            symbols=self.symbols,
+            sides=self.sides,
+            actions=self.actions,
+            start=pd.Timestamp(self.start).to_pydatetime(),
+            end=pd.Timestamp(self.end + timedelta(days=1)).to_pydatetime(),
+        ).where(ts, side=side, status=None, action=action)
 
 
 def trade_options(wh: Warehouse) -> dict[str, Any]:
@@ -669,8 +656,7 @@ def predictions(wh: Warehouse, model_name: str, limit: int = 500) -> dict[str, p
 #: baseline) are runs of their own whose ``parent_id`` is the main run
 MAIN_ROLE = "strategy"
 #: the after-cost metrics the runs tables show, read from the ``metrics`` JSON in SQL
-HEADLINE_METRICS = ("total_return", "sharpe", "max_drawdown", "trades")
-_HEADLINE_SQL = ", ".join(f"try_cast(metrics->>'{m}' as double) as {m}" for m in HEADLINE_METRICS)
+_HEADLINE_SQL = backtest_headline_sql()
 _ROLE_ORDER = f"case role when '{MAIN_ROLE}' then 0 when 'buy_and_hold' then 1 else 2 end"
 
 

@@ -420,6 +420,46 @@ class TelegramSettings(BaseModel):
         return value
 
 
+class ApiSettings(BaseModel):
+    """The read-only REST API (``cryptobot api serve``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="interface to listen on (0.0.0.0: every one)")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on")
+    rate_limit_per_second: float = Field(
+        20.0, gt=0, description="requests per second each token may make on average"
+    )
+    rate_limit_burst: int = Field(
+        100, ge=1, description="requests a token may make at once before it is limited"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins allowed to call the API (CORS); empty: CORS off",
+    )
+    snapshot_interval: float = Field(
+        2.0, gt=0, le=3600, description="seconds between checks for a newer warehouse snapshot"
+    )
+    snapshot_lock_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="seconds a snapshot refresh waits for a writer's step to end before it "
+        "keeps serving the older snapshot",
+    )
+    snapshot_dir: Path | None = Field(
+        None, description="where the API's snapshot copies live; default <data_dir>/api"
+    )
+    max_page_size: int = Field(1000, ge=1, le=100_000, description="most rows a page may have")
+    docs_public: bool = Field(
+        True, description="serve /docs and /openapi.json without a token (they hold no data)"
+    )
+    prefect_api_url: str | None = Field(
+        None,
+        description="Prefect server for the deployments' last runs; default PREFECT_API_URL, "
+        "else their state is reported unknown",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRYPTOBOT_",
@@ -447,6 +487,7 @@ class Settings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     markets: dict[str, MarketOverride] = Field(
         default_factory=dict,
         description='market rules by hand, keyed "exchange:SYMBOL" ([markets."binance:ETH/BTC"]); '

@@ -129,3 +129,10 @@ class KeyStoreError(CryptobotError):
     altered record, a key that fails validation, no keys stored for that exchange."""
 
     exit_code = 12
+
+
+class ApiError(CryptobotError):
+    """The REST API or its tokens cannot do what was asked (an unknown or duplicate token name,
+    a port in use, no warehouse to serve)."""
+
+    exit_code = 13

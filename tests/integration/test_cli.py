@@ -30,6 +30,7 @@ COMMANDS = [
     "keys",
     "report",
     "demo",
+    "api",
 ]
 
 
