@@ -1253,8 +1253,8 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
-from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import api as _api  # noqa: E402, F401
+from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 from cryptobot.commands import telegram as _telegram  # noqa: E402, F401
 
