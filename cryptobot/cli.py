@@ -743,8 +743,9 @@ def trade(
         typer.Option(
             "--as-of",
             metavar="YYYY-MM-DD[THH:MM]",
-            help="Decide as of this UTC time (default: now; on the simulated market, the close "
-            "of its newest bar).",
+            help="Decide as of this UTC time (default: the close of the newest stored bar; a "
+            "step refuses when that is older than trading.max_data_age, except on the "
+            "simulated market).",
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         ),
     ] = None,
@@ -754,7 +755,8 @@ def trade(
         typer.Option(
             "--replay-days",
             help="Instead of one step: run the step at every bar close of the N days up to "
-            "--as-of, oldest first, as the hourly schedule would have.",
+            "--as-of (default: the newest stored bar, however old), oldest first, as the "
+            "hourly schedule would have.",
             min=0,
         ),
     ] = None,

@@ -73,7 +73,8 @@ def trade(
 ) -> dict:
     """Trade the newest closed bar of each symbol with its champion under the risk limits.
 
-    `as_of` (UTC) defaults to now (on the simulated market: its newest bar's close).
+    `as_of` (UTC) defaults to the newest stored bar's close; a step refuses when that is older
+    than `trading.max_data_age` (the simulated market is exempt: its clock is its newest bar).
     `replay_days` instead runs the step at every bar close of that many days before `as_of`,
     oldest first, as the hourly schedule would have."""
     if replay_days:

@@ -40,7 +40,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cryptobot.config import Settings
+from cryptobot.config import SIMULATOR_EXCHANGE, Settings
 from cryptobot.errors import TradingError
 from cryptobot.ingest import utc_now
 from cryptobot.timeframes import timeframe_seconds
@@ -120,20 +120,71 @@ class StepResult:
         }
 
 
-def default_as_of(settings: Settings) -> datetime:
-    """Now, or on the simulated market its own clock: the close of its newest stored bar."""
-    if settings.source != "simulator":
-        return utc_now()
+def describe_age(age: timedelta) -> str:
+    """A duration in its two largest calendar units: ``3 years 2 months``, ``5 days 4 hours``."""
+    minutes = max(0, int(age.total_seconds() // 60))
+    units = [("year", 525_960), ("month", 43_830), ("day", 1440), ("hour", 60), ("minute", 1)]
+    parts = []
+    for name, size in units:
+        count, minutes = divmod(minutes, size)
+        if count or parts:
+            if count:
+                parts.append(f"{count} {name}{'s' if count != 1 else ''}")
+            if len(parts) == 2 or (parts and not count):
+                break
+    return " ".join(parts) or "less than a minute"
+
+
+def default_as_of(
+    settings: Settings,
+    *,
+    exchange: str | None = None,
+    timeframe: str | None = None,
+    symbols: list[str] | None = None,
+    now: datetime | None = None,
+    refuse_stale: bool = True,
+) -> datetime:
+    """The as-of time of a step without ``--as-of``: the close of the newest stored bar of the
+    traded market (``exchange``/``timeframe``/``symbols``, default the settings'), never the
+    clock, so a step can only mark the account at a moment its data reached.
+
+    With ``refuse_stale`` (a single step), a close older than ``now`` minus
+    ``trading.max_data_age`` (default two bars) is refused with a :class:`TradingError` saying
+    how old the data is: trading it would date a mark today on data from long ago. The simulated
+    market is exempt: its clock is its newest bar. A replay passes ``refuse_stale=False``: it
+    trades history, ending at the newest bar.
+    """
+    exchange = exchange or settings.market_exchange
+    timeframe = timeframe or settings.timeframes[0]
+    where = "exchange = ? and timeframe = ?"
+    params: list = [exchange, timeframe]
+    if symbols:
+        where += f" and symbol in ({', '.join('?' * len(symbols))})"
+        params += list(symbols)
     with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-        newest = con.execute(
-            "select max(available_at) from market_data where exchange = ? and timeframe = ?",
-            [settings.market_exchange, settings.timeframes[0]],
-        ).fetchall()[0][0]
-    if newest is None:
+        found = con.execute(
+            f"select symbol, available_at from market_data where {where} "
+            "order by available_at desc, symbol limit 1",
+            params,
+        ).fetchall()
+    if not found:
+        what = "simulated candles" if exchange == SIMULATOR_EXCHANGE else f"{exchange} candles"
         raise TradingError(
-            "no simulated candles in the warehouse: run `cryptobot ingest` (or `cryptobot demo`)"
+            f"no {timeframe} {what} of {', '.join(symbols or settings.symbols)} in the "
+            "warehouse: run `cryptobot ingest` (or `cryptobot demo`)"
         )
-    return pd.Timestamp(newest).to_pydatetime()
+    symbol, newest = found[0][0], pd.Timestamp(found[0][1]).to_pydatetime()
+    if refuse_stale and exchange != SIMULATOR_EXCHANGE:
+        now = now or utc_now()
+        limit = settings.trading.data_age_limit(timeframe)
+        if newest < now - limit:
+            raise TradingError(
+                f"newest {symbol} {timeframe} bar on {exchange} closed at {newest:%Y-%m-%d %H:%M} "
+                f"UTC ({describe_age(now - newest)} ago), older than trading.max_data_age "
+                f"({describe_age(limit)}): no step was taken. Ingest first, or pass --as-of to "
+                "trade history"
+            )
+    return newest
 
 
 class Trader:
@@ -180,7 +231,14 @@ class Trader:
 
     def step(self, as_of: datetime | None = None) -> StepResult:
         t0 = time.perf_counter()
-        as_of = pd.Timestamp(as_of or default_as_of(self.settings)).to_pydatetime()
+        if as_of is None:
+            as_of = default_as_of(
+                self.settings,
+                exchange=self.exchange,
+                timeframe=self.timeframe,
+                symbols=self.symbols,
+            )
+        as_of = pd.Timestamp(as_of).to_pydatetime()
         result = StepResult(as_of=as_of, mode=self.mode, strategy=self.strategy.name)
         champions = {t.symbol: self.champion(t) for t in self.targets}
         lookback = max([c.lookback for c in champions.values() if c] or [1])
@@ -823,7 +881,15 @@ def replay(
 
     t0 = time.perf_counter()
     trader = Trader(settings, symbols=symbols, log=log)
-    end = pd.Timestamp(end or default_as_of(settings)).to_pydatetime()
+    if end is None:  # the newest stored bar, however old: a replay trades history
+        end = default_as_of(
+            settings,
+            exchange=trader.exchange,
+            timeframe=trader.timeframe,
+            symbols=trader.symbols,
+            refuse_stale=False,
+        )
+    end = pd.Timestamp(end).to_pydatetime()
     steps = int(timedelta(days=days) / trader.bar)
     times = [end - trader.bar * (steps - 1 - k) for k in range(steps)]
     total = ReplayResult(times[0], end, 0, 0, 0, 0, None, 0.0, [])
