@@ -618,6 +618,12 @@ def models(
             title=f"registered models ({settings.tracking_uri}); metrics are the champion's "
             "on its holdout, live accuracy from resolved ml_predictions"
             + (
+                f"; {sum(m['incomplete'] for m in registered)} incomplete version(s) a killed "
+                "training left are not counted"
+                if any(m["incomplete"] for m in registered)
+                else ""
+            )
+            + (
                 "; * = trained on SIMULATED data" if any(m["simulated"] for m in registered) else ""
             ),
             keep=(0, 2, 4),
@@ -706,7 +712,10 @@ def _print_step(step: dict) -> None:
         )
         return
     if step["decisions"]:
-        title = f"decisions at {step['as_of']} UTC ({step['mode']}, {step['strategy']})"
+        title = (
+            f"decisions at {step['as_of']} UTC (account {step['account']}, {step['mode']}, "
+            f"{step['strategy']})"
+        )
         table = Table(title=title)
         for column in ("symbol", "bar", "model", "prob_up", "action", "order", "why not"):
             table.add_column(column, justify="right" if column in ("prob_up", "order") else "left")
@@ -729,7 +738,8 @@ def _print_step(step: dict) -> None:
         )
     kill = " [bold red]KILL SWITCH: no new risk[/bold red]" if step["kill_switch"] else ""
     console.print(
-        f"{step['mode']} account: equity {step['equity']:,.2f}, drawdown {step['drawdown']:.2%}, "
+        f"{step['mode']} account {step['account']}: equity {step['equity']:,.2f}, "
+        f"drawdown {step['drawdown']:.2%}, "
         f"today {step['daily_pnl']:+,.2f}; {step['fills']} fill(s), {step['orders']} new "
         f"order(s){kill}",
         highlight=False,
@@ -760,20 +770,47 @@ def trade(
             min=0,
         ),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="The paper account to trade (default: trading.account, 'default'). A new name "
+            "starts a fresh account with trading.initial_capital; see `cryptobot account list`."
+        ),
+    ] = None,
+    allow_in_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-in-sample",
+            help="Let --replay-days reach bars a champion trained on (before its holdout); the "
+            "replay and those decisions are then labelled in-sample. Refused without it.",
+        ),
+    ] = False,
 ) -> None:
     """Trade the newest closed bar: each symbol's champion predicts it, the strategy sets a
     target position, the risk limits check it, and the broker gets the order (paper by default:
     filled at the next bar's open with fee, spread and slippage). Every decision is audited in
     trade_decisions; re-running for the same bar sends nothing twice. Live trading needs
-    trading.mode = live and CRYPTOBOT_EXCHANGE_API_KEY / CRYPTOBOT_EXCHANGE_SECRET."""
+    trading.mode = live and CRYPTOBOT_EXCHANGE_API_KEY / CRYPTOBOT_EXCHANGE_SECRET.
+
+    Without --as-of the step acts at the close of the newest stored bar and refuses when that
+    is older than trading.max_data_age (default two bars): ingest first, or pass --as-of.
+
+    Examples: `cryptobot trade`, `cryptobot trade --account momentum --replay-days 30`,
+    `cryptobot trade --as-of 2025-06-01T12:00`."""
     from flows.trade import trade as trade_flow
 
-    settings = _run(load_settings, symbols=_symbols(symbols))
+    settings = _run(
+        load_settings,
+        symbols=_symbols(symbols),
+        **({"trading": {"account": account}} if account else {}),
+    )
     result = _run(
         trade_flow,
         as_of=as_of,
         symbols=settings.symbols,
         replay_days=replay_days,
+        account=settings.trading.account,
+        allow_in_sample=allow_in_sample,
     )
     if "replay" in result:
         _print_replay(result["replay"])
@@ -790,12 +827,20 @@ def _print_replay(replay: dict) -> None:
         )
         return
     console.print(
-        f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
+        f"replay of account {replay.get('account', 'default')} {replay['start']} .. "
+        f"{replay['end']}: {replay['steps']} bar(s) "
         f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
         f"fill(s); equity {replay['equity']:,.2f}, drawdown {replay['drawdown']:.2%} "
         f"({replay['seconds']:.0f} s)",
         highlight=False,
     )
+    if replay.get("in_sample"):
+        console.print(
+            "[bold yellow]IN-SAMPLE:[/bold yellow] a champion trained on some of these bars "
+            "(--allow-in-sample): its decisions there flatter it and are labelled in_sample in "
+            "trade_decisions; not a result",
+            highlight=False,
+        )
 
 
 def _metric(value, fmt: str) -> str:
@@ -1132,6 +1177,7 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
+from cryptobot.commands import account as _account  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,6 +45,12 @@ from cryptobot.errors import TradingError
 from cryptobot.ingest import utc_now
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
+from cryptobot.trading.accounts import (
+    DEFAULT_ACCOUNT,
+    open_account,
+    owner_key,
+    require_open_account,
+)
 from cryptobot.trading.bars import Bars, bars_from_rows
 from cryptobot.trading.brokers import LiveBroker, PaperBroker, live_client
 from cryptobot.trading.markets import too_small_reason
@@ -61,7 +67,7 @@ from cryptobot.trading.risk import describe_checks
 from cryptobot.trading.strategies import strategy_from_settings
 from cryptobot.warehouse.db import insert_rows, read_connection, write_connection
 from models.dataset import Target, configured_targets, read_feature_rows_of
-from models.predictions import Champion, load_champion, store_predictions
+from models.predictions import Champion, load_champion, no_champion_reason, store_predictions
 
 #: feature rows read per symbol beyond the champion's lookback (warm-up of nothing; margin)
 ROW_MARGIN = 8
@@ -76,6 +82,7 @@ class StepResult:
     as_of: datetime
     mode: str
     strategy: str
+    account: str = DEFAULT_ACCOUNT
     equity: EquityPoint | None = None
     fills: list[Fill] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)  # the audit rows written
@@ -89,6 +96,7 @@ class StepResult:
     def summary(self) -> dict:
         return {
             "as_of": self.as_of.isoformat(),
+            "account": self.account,
             "mode": self.mode,
             "strategy": self.strategy,
             "equity": self.equity.equity if self.equity else None,
@@ -196,10 +204,15 @@ class Trader:
         *,
         symbols: list[str] | None = None,
         broker: PaperBroker | LiveBroker | None = None,
+        account: str | None = None,
         log: Callable[[str], None] = _quiet,
     ) -> None:
         self.settings = settings
         self.mode = settings.trading.mode
+        self.account = account or settings.trading.account
+        #: the account's part of decision and client order ids ('default' keeps the ids it had
+        #: before accounts were named, so re-running an old bar still finds its decision)
+        self.owner = owner_key(self.mode, self.account)
         if broker is None:
             broker = (
                 PaperBroker(settings.trading)
@@ -221,6 +234,13 @@ class Trader:
         ).array()
         self.log = log
         self._champions: dict[str, Champion | None] = {}
+        self._no_champion: dict[str, str] = {}
+
+    def no_champion(self, target: Target) -> str:
+        """Why the target has no champion (asked once per Trader: a replay asks every bar)."""
+        if target.name not in self._no_champion:
+            self._no_champion[target.name] = no_champion_reason(self.settings, target)
+        return self._no_champion[target.name]
 
     def champion(self, target: Target) -> Champion | None:
         if target.name not in self._champions:
@@ -239,7 +259,9 @@ class Trader:
                 symbols=self.symbols,
             )
         as_of = pd.Timestamp(as_of).to_pydatetime()
-        result = StepResult(as_of=as_of, mode=self.mode, strategy=self.strategy.name)
+        result = StepResult(
+            as_of=as_of, mode=self.mode, strategy=self.strategy.name, account=self.account
+        )
         champions = {t.symbol: self.champion(t) for t in self.targets}
         lookback = max([c.lookback for c in champions.values() if c] or [1])
         t_decide = time.perf_counter()  # bar close -> decision: the reads count, not the writes
@@ -288,6 +310,7 @@ class Trader:
         positions = self._positions(state, book, bars, t, fills, as_of)
         row = book.equity[t]
         point = EquityPoint(
+            account=self.account,
             mode=self.mode,
             ts=as_of,
             cash=float(row[core.E_CASH]),
@@ -355,22 +378,28 @@ class Trader:
             int(self.strategy.warmup) + 1,  # a strategy on prices needs its own history too
         )
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-            params = [self.mode, self.exchange]
+            require_open_account(con, self.account, self.mode)
+            params = [self.account, self.mode, self.exchange]
             positions = con.execute(
-                "select * from positions where mode = ? and exchange = ? order by symbol", params
+                "select * from positions where account = ? and mode = ? and exchange = ? "
+                "order by symbol",
+                params,
             ).df()
             orders = con.execute(
-                "select * from orders where mode = ? and exchange = ? and status in "
+                "select * from orders where account = ? and mode = ? and exchange = ? "
+                "and status in "
                 f"({', '.join(repr(str(s)) for s in OPEN_STATES)}) "
                 "order by created_at, client_order_id",
                 params,
             ).df()
             previous = con.execute(
-                "select * from equity_curve where mode = ? and ts < ? order by ts desc limit 1",
-                [self.mode, as_of],
+                "select * from equity_curve where account = ? and mode = ? and ts < ? "
+                "order by ts desc limit 1",
+                [self.account, self.mode, as_of],
             ).df()
             last_mark = con.execute(
-                "select max(ts) from equity_curve where mode = ?", [self.mode]
+                "select max(ts) from equity_curve where account = ? and mode = ?",
+                [self.account, self.mode],
             ).fetchall()[0][0]
             # summed exactly (math.fsum): a parallel SQL sum of floats depends on the order the
             # rows arrive in, and a re-run must reproduce the original run to the last bit
@@ -378,8 +407,8 @@ class Trader:
                 row[0]
                 for row in con.execute(
                     "select case when side = 'sell' then amount * price else -amount * price "
-                    "end - fee from trades where mode = ?",
-                    [self.mode],
+                    "end - fee from trades where account = ? and mode = ?",
+                    [self.account, self.mode],
                 ).fetchall()
             )
             since = as_of - self.bar * history
@@ -388,7 +417,7 @@ class Trader:
             rows = read_feature_rows_of(settings, self.targets, since=since, until=as_of, con=con)
             bar_keys = [
                 decision_id(
-                    self.mode,
+                    self.owner,
                     self.strategy.name,
                     self.exchange,
                     s,
@@ -435,12 +464,13 @@ class Trader:
         newest = rows.iloc[-1]
         bar_ts = pd.Timestamp(newest["ts"]).to_pydatetime()
         did = decision_id(
-            self.mode, self.strategy.name, self.exchange, target.symbol, self.timeframe, bar_ts
+            self.owner, self.strategy.name, self.exchange, target.symbol, self.timeframe, bar_ts
         )
         if did in state.decided:
             return None
         row = {
             "id": did,
+            "account": self.account,
             "mode": self.mode,
             "strategy": self.strategy.name,
             "exchange": self.exchange,
@@ -450,6 +480,10 @@ class Trader:
             "decided_at": as_of,
             "model_name": target.name if self.strategy.uses_model else None,
             "model_version": champion.version if champion and self.strategy.uses_model else None,
+            # the champion trained on this bar: its prediction flatters it (labelled, rule 2)
+            "in_sample": bool(
+                champion is not None and self.strategy.uses_model and champion.trained_on(bar_ts)
+            ),
             "prediction_id": None,
             "pred_return": None,
             "prob_up": None,
@@ -476,7 +510,7 @@ class Trader:
         frame = rows
         if self.strategy.uses_model:
             if champion is None:
-                row["reason"] = f"no champion for {target.name}: run `cryptobot train`"
+                row["reason"] = self.no_champion(target)
                 return decision
             complete = rows.dropna(subset=champion.required)
             if complete.empty or complete["ts"].iloc[-1] != newest["ts"]:
@@ -608,6 +642,7 @@ class Trader:
             if before is None and symbol not in touched:
                 continue
             first = before or Position(
+                account=self.account,
                 mode=self.mode,
                 exchange=self.exchange,
                 symbol=symbol,
@@ -626,6 +661,7 @@ class Trader:
             values = book.positions[k]
             marked = bool((bars.avail[: t + 1, k] <= as_of_ns).any())
             out[symbol] = Position(
+                account=self.account,
                 mode=first.mode,
                 exchange=first.exchange,
                 symbol=symbol,
@@ -681,10 +717,11 @@ class Trader:
         if action != "order":
             return
         cid = client_order_id(
-            self.mode, self.strategy.name, self.exchange, symbol, self.timeframe, row["bar_ts"]
+            self.owner, self.strategy.name, self.exchange, symbol, self.timeframe, row["bar_ts"]
         )
         order = Order(
             client_order_id=cid,
+            account=self.account,
             mode=self.mode,
             strategy=self.strategy.name,
             exchange=self.exchange,
@@ -709,6 +746,7 @@ class Trader:
         with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             con.execute("begin transaction")  # a step is stored whole or not at all
             try:
+                open_account(con, self.account, self.mode)
                 _write_marks(con, point, positions, filled_orders, fills)
                 _write_decisions(con, [d for d in decisions if d.row is not None])
                 con.execute("commit")
@@ -722,6 +760,7 @@ class Trader:
         for fill in fills:
             order = fill.order
             position = positions.get(order.symbol) or Position(
+                account=self.account,
                 mode=self.mode,
                 exchange=order.exchange,
                 symbol=order.symbol,
@@ -865,6 +904,8 @@ class ReplayResult:
     equity: EquityPoint | None
     seconds: float
     decide_seconds: list[float]
+    #: some bar was one a champion trained on (allowed by ``allow_in_sample``): labelled
+    in_sample: bool = False
 
 
 def replay(
@@ -873,14 +914,20 @@ def replay(
     days: float = 30,
     end: datetime | None = None,
     symbols: list[str] | None = None,
+    account: str | None = None,
+    allow_in_sample: bool = False,
     log: Callable[[str], None] = _quiet,
 ) -> ReplayResult:
     """Run the trading step at every bar close of the ``days`` before ``end`` (default: the
-    newest bar's close), oldest first, as the hourly schedule would have; returns totals."""
+    newest bar's close), oldest first, as the hourly schedule would have; returns totals.
+
+    A window reaching bars a champion trained on (before its holdout) is refused, as a
+    backtest's is (:func:`models.backtest.in_sample_refusal`), unless ``allow_in_sample``: then
+    the result and each such decision (``trade_decisions.in_sample``) are labelled in-sample."""
     from models.predictions import resolve_outcomes
 
     t0 = time.perf_counter()
-    trader = Trader(settings, symbols=symbols, log=log)
+    trader = Trader(settings, symbols=symbols, account=account, log=log)
     if end is None:  # the newest stored bar, however old: a replay trades history
         end = default_as_of(
             settings,
@@ -893,6 +940,24 @@ def replay(
     steps = int(timedelta(days=days) / trader.bar)
     times = [end - trader.bar * (steps - 1 - k) for k in range(steps)]
     total = ReplayResult(times[0], end, 0, 0, 0, 0, None, 0.0, [])
+    if trader.strategy.uses_model:
+        first_bar = times[0] - trader.bar  # the bar decided at the first close
+        trained = {
+            f"{target.name} v{champion.version}": champion.holdout_start
+            for target in trader.targets
+            if (champion := trader.champion(target)) is not None and champion.trained_on(first_bar)
+        }
+        if trained and not allow_in_sample:
+            from models.backtest import in_sample_refusal
+
+            raise TradingError(in_sample_refusal(trained, first_bar, "replay"))
+        if trained:
+            total.in_sample = True
+            log(
+                "replay: IN-SAMPLE: "
+                + ", ".join(trained)
+                + " trained on some of these bars; their decisions are labelled in_sample"
+            )
     day = None
     for as_of in times:
         result = trader.step(as_of)

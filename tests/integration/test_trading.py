@@ -355,3 +355,62 @@ def test_trading_without_features_says_what_to_run(settings: Settings):
     ingest_simulator(settings, symbols=["BTC/USDT"], timeframe="1h", days=2, seed=1, signal=0.0)
     with pytest.raises(TradingError, match="run `cryptobot features`"):
         Trader(settings.model_copy(update={"symbols": ["BTC/USDT"]})).step()
+
+
+def test_named_accounts_trade_apart_and_a_reset_reopens_history(account: Settings):
+    from cryptobot.trading.accounts import archive_account
+
+    as_of = default_as_of(account) - 48 * HOUR
+    Trader(account).step(as_of)
+    Trader(account, account="exp").step(as_of)
+    decisions = query(account, "select account, id, client_order_id from trade_decisions")
+    assert sorted(decisions.groupby("account").size().items()) == [
+        ("default", len(SYMBOLS)),
+        ("exp", len(SYMBOLS)),
+    ]
+    # the default account keeps the ids it had before accounts were named; others own theirs
+    assert decisions[decisions["account"] == "default"]["id"].str.startswith("paper:").all()
+    assert decisions[decisions["account"] == "exp"]["id"].str.startswith("paper@exp:").all()
+    orders = query(account, "select account, client_order_id from orders")
+    assert orders["client_order_id"].is_unique and set(orders["account"]) <= {"default", "exp"}
+
+    # exp marks a later moment; the default account's history is not blocked by it
+    assert not Trader(account, account="exp").step(as_of + 24 * HOUR).already_marked
+    assert not Trader(account).step(as_of + HOUR).already_marked
+    blocked = Trader(account, account="exp").step(as_of + HOUR)
+    assert blocked.already_marked  # exp's mark is later: "already traded"
+    default_before = query(account, "select * from equity_curve where account = 'default'")
+
+    moved = archive_account(account, "exp", close=False)
+    assert moved.rows["equity_curve"] == 2 and moved.rows["trade_decisions"] == 2 * len(SYMBOLS)
+    again = Trader(account, account="exp").step(as_of + HOUR)
+    assert not again.already_marked and again.already_decided == 0  # a fresh account
+    assert again.equity.equity == account.trading.initial_capital
+    assert query(account, "select * from equity_curve where account = 'default'").equals(
+        default_before
+    )
+
+
+def test_a_replay_over_bars_the_champion_trained_on_is_refused_unless_allowed(account: Settings):
+    from models.predictions import load_champion
+
+    target = Trader(account).targets[0]
+    holdout = load_champion(account, target).holdout_start
+    assert holdout is not None
+    end = (holdout - 24 * HOUR).to_pydatetime()  # a window the champions trained on
+    with pytest.raises(TradingError, match="no out-of-sample prediction before") as caught:
+        replay(account, days=0.25, end=end)
+    assert "--allow-in-sample" in str(caught.value) and "replay is then labelled" in str(
+        caught.value
+    )
+    assert counts(account)["trade_decisions"] == 0  # refused before any step
+
+    allowed = replay(account, days=0.25, end=end, allow_in_sample=True)
+    assert allowed.in_sample and allowed.steps == 6
+    labels = query(account, "select distinct in_sample from trade_decisions")["in_sample"]
+    assert list(labels) == [True]
+
+    later = replay(account, days=0.25, end=default_as_of(account) - 24 * HOUR)
+    assert not later.in_sample  # out of sample: not labelled
+    fresh = query(account, "select in_sample from trade_decisions where decided_at > ?", [end])
+    assert len(fresh) and not fresh["in_sample"].any()
