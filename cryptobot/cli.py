@@ -1181,4 +1181,8 @@ from cryptobot.commands import account as _account  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m cryptobot.cli`: the command modules registered on the app of the module
+    # `cryptobot.cli`, not on this `__main__` copy's
+    from cryptobot.cli import app as _registered_app
+
+    _registered_app()
