@@ -24,7 +24,7 @@ from datetime import datetime
 
 import duckdb
 
-from cryptobot.config import Settings
+from cryptobot.config import ACCOUNT_PATTERN, Settings
 from cryptobot.errors import TradingError
 from cryptobot.ingest import utc_now
 from cryptobot.warehouse.db import read_connection, write_connection
@@ -32,6 +32,16 @@ from cryptobot.warehouse.db import read_connection, write_connection
 DEFAULT_ACCOUNT = "default"
 #: the tables whose rows belong to an account, in the order they are archived
 ACCOUNT_TABLES = ("trade_decisions", "orders", "trades", "positions", "equity_curve")
+
+
+def check_account_name(account: str) -> str:
+    """``account`` when it is a valid name (the rule of ``trading.account``), else an error."""
+    if not ACCOUNT_PATTERN.match(account or ""):
+        raise TradingError(
+            f"account name {account!r} is not valid: use 1-40 letters, digits, '-' or '_' "
+            "(e.g. default, momentum-test)"
+        )
+    return account
 
 
 def owner_key(mode: str, account: str) -> str:

@@ -47,6 +47,7 @@ from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
 from cryptobot.trading.accounts import (
     DEFAULT_ACCOUNT,
+    check_account_name,
     open_account,
     owner_key,
     require_open_account,
@@ -209,7 +210,7 @@ class Trader:
     ) -> None:
         self.settings = settings
         self.mode = settings.trading.mode
-        self.account = account or settings.trading.account
+        self.account = check_account_name(account or settings.trading.account)
         #: the account's part of decision and client order ids ('default' keeps the ids it had
         #: before accounts were named, so re-running an old bar still finds its decision)
         self.owner = owner_key(self.mode, self.account)

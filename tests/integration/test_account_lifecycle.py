@@ -362,3 +362,13 @@ def test_a_target_whose_challenger_the_gate_refused_says_why_not_run_train(setti
     reason = no_champion_reason(settings, target)
     assert f"its challenger v{refused} (lstm) was refused by the gate: holdout accuracy" in reason
     assert "run `cryptobot train`" not in reason
+
+
+def test_a_bad_account_name_is_refused_before_anything_is_read(settings):
+    from cryptobot.config import load_settings
+    from cryptobot.errors import ConfigError
+
+    with pytest.raises(TradingError, match="account name 'a b' is not valid"):
+        Trader(settings, account="a b")
+    with pytest.raises(ConfigError, match="trading.account: .*'x;drop' is not valid"):
+        load_settings(trading={"account": "x;drop"})

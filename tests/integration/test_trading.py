@@ -313,7 +313,9 @@ def test_cli_trade_runs_the_flow_and_a_rerun_sends_nothing(account: Settings, pr
     as_of = moment.strftime("%Y-%m-%dT%H:%M")
     first = runner.invoke(app, ["trade", "--as-of", as_of])
     assert first.exit_code == 0, first.output
-    assert "decisions at" in first.stdout and "paper account: equity 10,000.00" in first.stdout
+    assert (
+        "decisions at" in first.stdout and "paper account default: equity 10,000.00" in first.stdout
+    )
     before = counts(account)
     again = runner.invoke(app, ["trade", "--as-of", as_of])
     assert again.exit_code == 0, again.output
@@ -414,3 +416,46 @@ def test_a_replay_over_bars_the_champion_trained_on_is_refused_unless_allowed(ac
     assert not later.in_sample  # out of sample: not labelled
     fresh = query(account, "select in_sample from trade_decisions where decided_at > ?", [end])
     assert len(fresh) and not fresh["in_sample"].any()
+
+
+def test_train_names_the_exchanges_that_hold_a_symbol(account: Settings):
+    from cryptobot.errors import ModelError
+    from models.dataset import Target
+    from models.train import train_target
+
+    with pytest.raises(ModelError) as caught:
+        train_target(account, Target("binance", "BTC/USDT", "1h", 1), families=["xgboost"])
+    message = str(caught.value)
+    assert "no rows in marts.fct_features for binance BTC/USDT 1h" in message
+    assert "BTC/USDT is stored under simulator 1h (1,440 candles), not under binance 1h" in message
+    assert "pass --exchange simulator" in message
+
+
+def test_a_symbol_whose_challenger_the_gate_refused_says_so_in_its_decision(
+    account: Settings, tmp_path: Path
+):
+    from models.tracking import configure
+
+    fresh = account.model_copy(
+        update={
+            "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "symbols": SYMBOLS[:1],
+        }
+    )
+    client = configure(fresh)
+    name = Trader(fresh).targets[0].name
+    client.create_registered_model(name)
+    version = client.create_model_version(name, source="file:///nonexistent/model").version
+    for key, value in {
+        "family": "xgboost",
+        "gate.decision": "refused",
+        "gate.reasons": "holdout accuracy 50.4% is not significantly above 50% (p=0.31)",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    result = Trader(fresh).step(default_as_of(account) - 48 * HOUR)
+    (decision,) = result.decisions
+    assert decision["action"] == "skip"
+    assert decision["reason"].startswith(
+        f"no champion for {name}: its challenger v{version} (xgboost) was refused by the gate: "
+        "holdout accuracy 50.4%"
+    )
