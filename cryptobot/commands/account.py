@@ -58,7 +58,7 @@ def list_() -> None:
                 "equity",
                 "trades",
                 "decisions",
-                "archived",
+                "archives",
             ],
             [
                 [
@@ -76,7 +76,8 @@ def list_() -> None:
                 ]
                 for a in accounts
             ],
-            title="accounts (times UTC; archived = resets and archives kept in *_archive)"
+            title="accounts (times UTC; archives: its resets and archives, kept in the *_archive "
+            "tables)"
             + (f"; * = {SIMULATED_LABEL}" if any(a.is_simulated for a in accounts) else ""),
             keep=(0, 2),
         )
