@@ -79,7 +79,7 @@ def version_is_incomplete(client, version, gated_keys: set[str], run_tags: dict 
         return None
     if run_tags is None:
         if not version.run_id:
-            return "no training run"
+            return None  # not registered by a training (a human's): nothing to go by
         run = client.get_run(version.run_id)
         run_tags, start = run.data.tags, run.info.start_time
     else:
@@ -142,8 +142,12 @@ def recover_interrupted(client, experiment_id: str, name: str) -> Recovered:
         keys = gated_keys(client, experiment_id) if keys is None else keys
         reason = version_is_incomplete(client, version, keys)
         if reason is None:
-            run_key = client.get_run(version.run_id).data.tags.get("training.key", "")
-            if run_key in keys:  # judged before the tag existed: say so once
+            run_key = (
+                client.get_run(version.run_id).data.tags.get("training.key", "")
+                if version.run_id
+                else ""
+            )
+            if run_key and run_key in keys:  # judged before the tag existed: say so once
                 client.set_model_version_tag(name, version.version, COMPLETE_TAG, "true")
             continue
         client.set_model_version_tag(name, version.version, INCOMPLETE_TAG, "true")
