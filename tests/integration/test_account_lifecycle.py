@@ -314,10 +314,12 @@ def test_a_killed_training_is_marked_failed_and_incomplete_and_never_shown(setti
     # a training still running in this process: left alone
     alive = client.create_run(experiment, tags={"training.key": "k3", **owner_tags()})
     running = _version(client, name, alive.info.run_id)
+    # registered by hand, from no training run: nothing says it is incomplete
+    by_hand = str(client.create_model_version(name, source="file:///nonexistent/m").version)
 
     # `cryptobot models` never presents the half-registered version, even before any cleanup
     (listed,) = list_models(settings)
-    assert (listed["versions"], listed["incomplete"]) == (3, 1)
+    assert (listed["versions"], listed["incomplete"]) == (4, 1)
     assert half not in {v["version"] for v in model_versions(settings, name)}
     with pytest.raises(ModelError, match=rf"v{half} is incomplete: .*even with --force"):
         promote(settings, name, half, force=True, reason="try", by="t")
@@ -333,7 +335,7 @@ def test_a_killed_training_is_marked_failed_and_incomplete_and_never_shown(setti
         and "ended before the promotion gate" in tags["incomplete.reason"]
     )
     assert client.get_model_version(name, chosen_not).tags["training.complete"] == "true"
-    for kept in (judged, running):
+    for kept in (judged, running, by_hand):
         assert "incomplete" not in client.get_model_version(name, kept).tags
     again = recover_interrupted(client, experiment, name)  # idempotent
     assert not again.failed_runs and not again.incomplete_versions
