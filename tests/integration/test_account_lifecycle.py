@@ -374,3 +374,35 @@ def test_a_bad_account_name_is_refused_before_anything_is_read(settings):
         Trader(settings, account="a b")
     with pytest.raises(ConfigError, match="trading.account: .*'x;drop' is not valid"):
         load_settings(trading={"account": "x;drop"})
+
+
+def test_the_app_reads_each_account_apart(settings):
+    from app import data
+    from cryptobot.warehouse.db import write_connection
+    from tests.trading_factory import seed_trading
+
+    seeded = seed_trading(settings.warehouse)
+    with write_connection(settings.warehouse) as con:  # a second account: the same rows, halved
+        for table in ("equity_curve", "positions", "trades", "orders", "trade_decisions"):
+            con.execute(
+                f"insert into {table} by name select * replace ('exp' as account"
+                + (", 'x' || id as id" if table in ("trades", "trade_decisions") else "")
+                + (", 'x' || client_order_id as client_order_id" if table == "orders" else "")
+                + ", equity / 2 as equity" * (table == "equity_curve")
+                + f") from {table}"
+            )
+    wh = data.warehouse(settings)
+    found = data.accounts(wh)
+    assert list(zip(found["account"], found["mode"], strict=True)) == [
+        ("default", "paper"),
+        ("exp", "paper"),
+    ]
+    default, exp = data.Account("default", "paper"), data.Account("exp", "paper")
+    last = seeded.equity["equity"].iloc[-1]
+    assert data.account_state(wh, default)["latest"]["equity"] == pytest.approx(last)
+    assert data.account_state(wh, exp)["latest"]["equity"] == pytest.approx(last / 2)
+    assert str(exp) == "exp (paper)"
+    options = data.trade_options(wh)
+    assert options["accounts"] == [default, exp]
+    filters = data.TradeFilters(account=exp, start=seeded.start.date(), end=seeded.end.date())
+    assert len(data.fills(wh, filters)) == len(seeded.trades)  # exp's own, not both
