@@ -54,6 +54,25 @@ SIMULATED_SQL = SIMULATED_MARKET_SQL
 
 
 @dataclass(frozen=True)
+class Account:
+    """An account shown: its name (``trading.account``) and mode (paper | live)."""
+
+    name: str
+    mode: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mode})"
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {"account": self.name, "mode": self.mode}
+
+
+#: the SQL condition selecting one account's rows (parameters: ``Account.params``)
+ACCOUNT_SQL = "account = $account and mode = $mode"
+
+
+@dataclass(frozen=True)
 class Warehouse:
     """The warehouse file and its version (part of every cache key)."""
 
@@ -160,26 +179,26 @@ def pipeline_summary(wh: Warehouse) -> dict[str, Any]:
 
 
 def accounts(wh: Warehouse) -> pd.DataFrame:
-    """One row per account (``mode``) with equity rows: rows, first/last ts, simulated."""
+    """One row per account (name and mode) with equity rows: rows, first/last ts, simulated."""
     return query(
         wh,
         """
-        select mode, count(*) as rows, min(ts) as first_ts, max(ts) as last_ts,
+        select account, mode, count(*) as rows, min(ts) as first_ts, max(ts) as last_ts,
             bool_or(is_simulated) as is_simulated
-        from equity_curve group by mode order by mode
+        from equity_curve group by account, mode order by account, mode
         """,
     )
 
 
-def equity_series(wh: Warehouse, mode: str, points: int = MAX_POINTS) -> pd.DataFrame:
-    """The equity curve of ``mode``, bucketed to at most ``points`` rows: equity, cash and
+def equity_series(wh: Warehouse, account: Account, points: int = MAX_POINTS) -> pd.DataFrame:
+    """The equity curve of ``account``, bucketed to at most ``points`` rows: equity, cash and
     positions at each bucket's end, the bucket's worst drawdown."""
     return query(
         wh,
         f"""
         with numbered as (
             select *, row_number() over (order by ts) - 1 as i, count(*) over () as n
-            from equity_curve where mode = $mode
+            from equity_curve where {ACCOUNT_SQL}
         )
         select
             max(ts) as ts,
@@ -195,23 +214,26 @@ def equity_series(wh: Warehouse, mode: str, points: int = MAX_POINTS) -> pd.Data
         group by {_bucketed(points)}
         order by ts
         """,
-        {"mode": mode},
+        account.params,
     )
 
 
-def account_state(wh: Warehouse, mode: str) -> dict[str, Any] | None:
-    """The latest equity row of ``mode`` (a dict), its first equity and worst drawdown, and
+def account_state(wh: Warehouse, account: Account) -> dict[str, Any] | None:
+    """The latest equity row of ``account`` (a dict), its first equity and worst drawdown, and
     its positions; None when the account has no equity rows."""
     latest, stats, positions = queries(
         wh,
-        ("select * from equity_curve where mode = $mode order by ts desc limit 1", {"mode": mode}),
+        (
+            f"select * from equity_curve where {ACCOUNT_SQL} order by ts desc limit 1",
+            account.params,
+        ),
         (
             "select arg_min(equity, ts) as first_equity, min(ts) as first_ts, "
             "max(drawdown) as max_drawdown, count(*) as rows "
-            "from equity_curve where mode = $mode",
-            {"mode": mode},
+            f"from equity_curve where {ACCOUNT_SQL}",
+            account.params,
         ),
-        (POSITIONS_SQL, {"mode": mode}),
+        (POSITIONS_SQL, account.params),
     )
     if latest.empty:
         return None
@@ -365,7 +387,7 @@ def recent_returns(
 class TradeFilters:
     """What the Trades page shows; empty tuples mean "all"."""
 
-    mode: str
+    account: Account
     start: date
     end: date  # inclusive
     symbols: tuple[str, ...] = field(default=())
@@ -375,7 +397,8 @@ class TradeFilters:
     def where(self, ts: str, *, side: str | None = None, action: str | None = None):
         """The SQL condition and parameters (the filters shared with the REST API)."""
         return AccountFilters(
-            mode=self.mode,
+            account=self.account.name,
+            mode=self.account.mode,
             symbols=self.symbols,
             sides=self.sides,
             actions=self.actions,
@@ -390,18 +413,22 @@ def trade_options(wh: Warehouse) -> dict[str, Any]:
         wh,
         """
         with events as (
-            select mode, symbol, null as side, action, decided_at as ts from trade_decisions
-            union all select mode, symbol, side, null, created_at from orders
-            union all select mode, symbol, side, null, ts from trades
+            select account, mode, symbol, null as side, action, decided_at as ts
+            from trade_decisions
+            union all select account, mode, symbol, side, null, created_at from orders
+            union all select account, mode, symbol, side, null, ts from trades
         )
-        select mode, symbol, side, action, min(ts) as first_ts, max(ts) as last_ts
+        select account, mode, symbol, side, action, min(ts) as first_ts, max(ts) as last_ts
         from events group by all
         """,
     )
     if frame.empty:
         return {}
     return {
-        "modes": sorted(frame["mode"].unique()),
+        "accounts": sorted(
+            {Account(str(a), str(m)) for a, m in zip(frame["account"], frame["mode"], strict=True)},
+            key=str,
+        ),
         "symbols": sorted(frame["symbol"].unique()),
         "sides": sorted(frame["side"].dropna().unique()),
         "actions": sorted(frame["action"].dropna().unique()),
@@ -489,13 +516,13 @@ def decision_checks(wh: Warehouse, decision_id: str) -> pd.DataFrame:
 # -- risk (Risk) -------------------------------------------------------------------------------
 
 
-def latest_checks(wh: Warehouse, mode: str) -> pd.DataFrame:
-    """Each check of the newest decision per (exchange, symbol, timeframe) of ``mode``."""
+def latest_checks(wh: Warehouse, account: Account) -> pd.DataFrame:
+    """Each check of the newest decision per (exchange, symbol, timeframe) of ``account``."""
     return query(
         wh,
-        """
+        f"""
         with latest as (
-            select * from trade_decisions where mode = $mode and checks is not null
+            select * from trade_decisions where {ACCOUNT_SQL} and checks is not null
             qualify row_number() over (
                 partition by exchange, symbol, timeframe order by decided_at desc) = 1
         ),
@@ -511,24 +538,24 @@ def latest_checks(wh: Warehouse, mode: str) -> pd.DataFrame:
             c->>'detail' as detail
         from checks order by name, symbol
         """,
-        {"mode": mode},
+        account.params,
     )
 
 
-def blocked_by_check(wh: Warehouse, mode: str) -> pd.DataFrame:
-    """How often each check failed in ``mode``'s decisions, and when last."""
+def blocked_by_check(wh: Warehouse, account: Account) -> pd.DataFrame:
+    """How often each check failed in ``account``'s decisions, and when last."""
     return query(
         wh,
-        """
+        f"""
         with checks as (
             select decided_at, unnest(from_json(checks, '["JSON"]')) as c
-            from trade_decisions where mode = $mode and checks is not null
+            from trade_decisions where {ACCOUNT_SQL} and checks is not null
         )
         select c->>'name' as name, count(*) as failures, max(decided_at) as last_failure
         from checks where not coalesce((c->>'passed')::boolean, false)
         group by all order by failures desc, name
         """,
-        {"mode": mode},
+        account.params,
     )
 
 

@@ -62,20 +62,28 @@ def empty(message: str, command: str | None = None, *, extra: str = "") -> None:
     st.info(f"{text} {extra}".strip(), icon=":material/info:")
 
 
-def pick_account(wh: data.Warehouse, settings: Settings, *, key: str) -> str | None:
-    """The account (``mode``) to show: the configured one when it has rows, else the first;
-    a picker when there are several. None when no account has equity rows."""
-    accounts = data.accounts(wh)
-    if accounts.empty:
+def pick_account(wh: data.Warehouse, settings: Settings, *, key: str) -> data.Account | None:
+    """The account (name and mode) to show: the configured one (``trading.account`` in
+    ``trading.mode``) when it has rows, else the first; a picker when there are several. None
+    when no account has equity rows. The page always says which account it shows."""
+    found = data.accounts(wh)
+    if found.empty:
         return None
-    modes = list(accounts["mode"])
-    default = settings.trading.mode if settings.trading.mode in modes else modes[0]
-    if len(modes) == 1:
-        return default
-    return (
-        st.segmented_control("Account", modes, default=default, key=key, selection_mode="single")
-        or default
-    )
+    accounts = [
+        data.Account(str(a), str(m)) for a, m in zip(found["account"], found["mode"], strict=True)
+    ]
+    configured = data.Account(settings.trading.account, settings.trading.mode)
+    default = configured if configured in accounts else accounts[0]
+    if len(accounts) == 1:
+        chosen = default
+    else:
+        labels = [str(a) for a in accounts]
+        label = st.segmented_control(
+            "Account", labels, default=str(default), key=key, selection_mode="single"
+        )
+        chosen = accounts[labels.index(label)] if label in labels else default
+    st.caption(f"Account **{chosen.name}** ({chosen.mode})")
+    return chosen
 
 
 # -- numbers -----------------------------------------------------------------------------------

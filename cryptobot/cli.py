@@ -729,6 +729,12 @@ def models(
             title=f"registered models ({settings.tracking_uri}); metrics are the champion's "
             "on its holdout, live accuracy from resolved ml_predictions"
             + (
+                f"; {sum(m['incomplete'] for m in registered)} incomplete version(s) a killed "
+                "training left are not counted"
+                if any(m["incomplete"] for m in registered)
+                else ""
+            )
+            + (
                 "; * = trained on SIMULATED data" if any(m["simulated"] for m in registered) else ""
             ),
             keep=(0, 2, 4),
@@ -817,7 +823,10 @@ def _print_step(step: dict, currency: str) -> None:
         )
         return
     if step["decisions"]:
-        title = f"decisions at {step['as_of']} UTC ({step['mode']}, {step['strategy']})"
+        title = (
+            f"decisions at {step['as_of']} UTC (account {step['account']}, {step['mode']}, "
+            f"{step['strategy']})"
+        )
         table = Table(title=title)
         for column in ("symbol", "bar", "model", "prob_up", "action", "order", "why not"):
             table.add_column(column, justify="right" if column in ("prob_up", "order") else "left")
@@ -842,8 +851,9 @@ def _print_step(step: dict, currency: str) -> None:
     if step.get("paused"):
         kill += f" [bold red]PAUSED: no new risk[/bold red] ({step['paused']})"
     console.print(
-        f"{step['mode']} account: equity {_money(step['equity'])} {currency}, drawdown "
-        f"{step['drawdown']:.2%}, today {_money(step['daily_pnl'], signed=True)}; "
+        f"{step['mode']} account {step['account']}: equity {_money(step['equity'])} "
+        f"{currency}, drawdown {step['drawdown']:.2%}, "
+        f"today {_money(step['daily_pnl'], signed=True)}; "
         f"{step['fills']} fill(s), {step['orders']} new "
         f"order(s){kill}",
         highlight=False,
@@ -857,8 +867,9 @@ def trade(
         typer.Option(
             "--as-of",
             metavar="YYYY-MM-DD[THH:MM]",
-            help="Decide as of this UTC time (default: now; on the simulated market, the close "
-            "of its newest bar).",
+            help="Decide as of this UTC time (default: the close of the newest stored bar; a "
+            "step refuses when that is older than trading.max_data_age, except on the "
+            "simulated market).",
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         ),
     ] = None,
@@ -868,10 +879,26 @@ def trade(
         typer.Option(
             "--replay-days",
             help="Instead of one step: run the step at every bar close of the N days up to "
-            "--as-of, oldest first, as the hourly schedule would have.",
+            "--as-of (default: the newest stored bar, however old), oldest first, as the "
+            "hourly schedule would have.",
             min=0,
         ),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="The paper account to trade (default: trading.account, 'default'). A new name "
+            "starts a fresh account with trading.initial_capital; see `cryptobot account list`."
+        ),
+    ] = None,
+    allow_in_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-in-sample",
+            help="Let --replay-days reach bars a champion trained on (before its holdout); the "
+            "replay and those decisions are then labelled in-sample. Refused without it.",
+        ),
+    ] = False,
 ) -> None:
     """Trade the newest closed bar: each symbol's champion predicts it, the strategy sets a
     target position, the risk limits check it, and the broker gets the order (paper by default:
@@ -879,15 +906,27 @@ def trade(
     trade_decisions; re-running for the same bar sends nothing twice. Live trading needs
     trading.mode = live, source = ccxt and keys: CRYPTOBOT_EXCHANGE_API_KEY /
     CRYPTOBOT_EXCHANGE_SECRET, or stored with `cryptobot keys set EXCHANGE`; a key that may
-    withdraw is refused where the exchange tells (Binance)."""
+    withdraw is refused where the exchange tells (Binance).
+
+    Without --as-of the step acts at the close of the newest stored bar and refuses when that
+    is older than trading.max_data_age (default two bars): ingest first, or pass --as-of.
+
+    Examples: `cryptobot trade`, `cryptobot trade --account momentum --replay-days 30`,
+    `cryptobot trade --as-of 2025-06-01T12:00`."""
     from flows.trade import trade as trade_flow
 
-    settings = _run(load_settings, symbols=_symbols(symbols))
+    settings = _run(
+        load_settings,
+        symbols=_symbols(symbols),
+        **({"trading": {"account": account}} if account else {}),
+    )
     result = _run(
         trade_flow,
         as_of=as_of,
         symbols=settings.symbols,
         replay_days=replay_days,
+        account=settings.trading.account,
+        allow_in_sample=allow_in_sample,
     )
     currency = settings.trading.account_currency
     if "replay" in result:
@@ -905,13 +944,21 @@ def _print_replay(replay: dict, currency: str) -> None:
         )
         return
     console.print(
-        f"replay {replay['start']} .. {replay['end']}: {replay['steps']} bar(s) "
+        f"replay of account {replay.get('account', 'default')} {replay['start']} .. "
+        f"{replay['end']}: {replay['steps']} bar(s) "
         f"({replay['skipped']} traded before), {replay['orders']} order(s), {replay['fills']} "
         f"fill(s); equity {_money(replay['equity'])} {currency}, drawdown "
         f"{replay['drawdown']:.2%} "
         f"({replay['seconds']:.0f} s)",
         highlight=False,
     )
+    if replay.get("in_sample"):
+        console.print(
+            "[bold yellow]IN-SAMPLE:[/bold yellow] a champion trained on some of these bars "
+            "(--allow-in-sample): its decisions there flatter it and are labelled in_sample in "
+            "trade_decisions; not a result",
+            highlight=False,
+        )
 
 
 def _metric(value, fmt: str) -> str:
@@ -1253,6 +1300,7 @@ def demo(
 
 
 # command modules: each registers its commands on `app` when imported
+from cryptobot.commands import account as _account  # noqa: E402, F401
 from cryptobot.commands import api as _api  # noqa: E402, F401
 from cryptobot.commands import keys as _keys  # noqa: E402, F401
 from cryptobot.commands import lookahead as _lookahead  # noqa: E402, F401

@@ -21,7 +21,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,6 +65,8 @@ DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT"]
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 #: a ccxt exchange id (``binance``, ``gateio``, ``binanceusdm``)
 EXCHANGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: a paper account's name (``trading.account``, ``--account``)
+ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 #: quote currencies tried, longest first, to suggest ``BTC/USDT`` for ``BTCUSDT``
 _COMMON_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "IDR", "BTC", "ETH", "BNB")
 
@@ -310,6 +312,48 @@ class TradingSettings(BaseModel):
         description="volume summed for the liquidity check: a duration (24h, 90m) converted "
         "per timeframe, or a number of bars",
     )
+
+    account: str = Field(
+        "default",
+        description="the paper account `cryptobot trade` acts on (letters, digits, - and _); "
+        "`cryptobot account list` shows them all",
+    )
+    max_data_age: str | None = Field(
+        None,
+        description="`cryptobot trade` without --as-of refuses when the newest stored bar "
+        "closed longer ago than this (a number and a unit: 90m, 2h, 3d); default two bars of "
+        "the timeframe. The simulated market is exempt: its clock is its newest bar",
+    )
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not ACCOUNT_PATTERN.match(value):
+            raise ValueError(
+                f"account name {value!r} is not valid: use 1-40 letters, digits, '-' or '_' "
+                "(e.g. default, momentum-test)"
+            )
+        return value
+
+    @field_validator("max_data_age")
+    @classmethod
+    def _max_data_age(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            timeframe_seconds(value.strip())
+        except ConfigError:
+            raise ValueError(
+                f"max_data_age {value!r} is not a duration: use a number and a unit m, h, d or "
+                "w, e.g. 2h or 3d"
+            ) from None
+        return value.strip()
+
+    def data_age_limit(self, timeframe: str) -> timedelta:
+        """How old the newest bar may be for a step without --as-of."""
+        if self.max_data_age is not None:
+            return timedelta(seconds=timeframe_seconds(self.max_data_age))
+        return 2 * timedelta(seconds=timeframe_seconds(timeframe))
 
     @field_validator("account_currency", mode="before")
     @classmethod

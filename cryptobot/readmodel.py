@@ -18,14 +18,15 @@ from cryptobot.sources.base import SOURCE_SIMULATED
 #: exchange id (reserved for simulated series): either labels it SIMULATED (rule 9)
 SIMULATED_MARKET_SQL = f"(source = '{SOURCE_SIMULATED}' or exchange = '{SIMULATOR_EXCHANGE}')"
 
-#: the positions of account ``$mode``, largest first, marked at the price of the latest equity row
+#: the positions of account ``$account`` in ``$mode``, largest first, marked at the price of the
+#: latest equity row
 POSITIONS_SQL = """
     select exchange, symbol, amount, avg_price, last_price,
         amount * last_price as value,
         case when amount <> 0 and avg_price is not null
             then amount * (last_price - avg_price) else 0 end as unrealized_pnl,
         realized_pnl, fees, opened_at, updated_at, is_simulated
-    from positions where mode = $mode
+    from positions where account = $account and mode = $mode
     order by abs(amount * coalesce(last_price, 0)) desc, symbol
 """
 
@@ -39,10 +40,11 @@ def backtest_headline_sql() -> str:
 
 @dataclass(frozen=True)
 class AccountFilters:
-    """Which of an account's records to read: its ``mode`` and, when given, one symbol, side
-    or order status and a half-open time window ``[start, end)`` (naive UTC)."""
+    """Which of an account's records to read: its name and ``mode`` and, when given, one
+    symbol, side or order status and a half-open time window ``[start, end)`` (naive UTC)."""
 
     mode: str
+    account: str = "default"
     symbols: tuple[str, ...] = ()
     sides: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -60,8 +62,8 @@ class AccountFilters:
     ) -> tuple[str, dict[str, Any]]:
         """A SQL condition on the time column ``ts`` (and the named side/status/action
         columns, None where the table has none) and its named parameters."""
-        clauses = ["mode = $mode"]
-        params: dict[str, Any] = {"mode": self.mode}
+        clauses = ["account = $account", "mode = $mode"]
+        params: dict[str, Any] = {"account": self.account, "mode": self.mode}
         if self.start is not None:
             clauses.append(f"{ts} >= $start")
             params["start"] = self.start

@@ -38,7 +38,8 @@ def log_step(result: StepResult, log) -> None:
         log(f"{result.already_decided} symbol(s) already decided for their newest bar")
     point = result.equity
     log(
-        f"{result.mode} account at {result.as_of:%Y-%m-%d %H:%M} UTC: equity {point.equity:,.2f}, "
+        f"{result.mode} account {result.account!r} at {result.as_of:%Y-%m-%d %H:%M} UTC: "
+        f"equity {point.equity:,.2f}, "
         f"drawdown {point.drawdown:.2%}, {len(result.fills)} fill(s), {len(result.orders)} new "
         f"order(s){'; KILL SWITCH: no new risk' if result.kill_switch else ''}"
         f"{'; PAUSED: no new risk' if result.paused.paused else ''}"
@@ -46,13 +47,17 @@ def log_step(result: StepResult, log) -> None:
 
 
 @task(name="trade-step", retries=2, retry_delay_seconds=20, retry_condition_fn=retry_unless_known)
-def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
+def trade_step_task(
+    as_of: datetime | None, symbols: list[str] | None, account: str | None = None
+) -> dict:
     """Fill, mark, decide and order for the newest closed bar. Safe to retry: decisions are
     keyed by bar and orders by client order id."""
     log = progress()
     settings = load_settings()
     with secrets_out_of_errors(), warehouse_writes():
-        trader = Trader(settings, symbols=symbols, log=log, read_secret_block=read_secret_block)
+        trader = Trader(
+            settings, symbols=symbols, account=account, log=log, read_secret_block=read_secret_block
+        )
         result = trader.step(as_of)
     log_step(result, log)
     step_alerts(settings, result, log)  # fills, refusals, stale data; never raises
@@ -60,11 +65,28 @@ def trade_step_task(as_of: datetime | None, symbols: list[str] | None) -> dict:
 
 
 @task(name="replay-trading")
-def replay_task(days: float, end: datetime | None, symbols: list[str] | None) -> dict:
+def replay_task(
+    days: float,
+    end: datetime | None,
+    symbols: list[str] | None,
+    account: str | None = None,
+    allow_in_sample: bool = False,
+) -> dict:
     log = progress()
+    settings = load_settings()
     with secrets_out_of_errors(), warehouse_writes():
-        result = replay(load_settings(), days=days, end=end, symbols=symbols, log=log)
+        result = replay(
+            settings,
+            days=days,
+            end=end,
+            symbols=symbols,
+            account=account,
+            allow_in_sample=allow_in_sample,
+            log=log,
+        )
     return {
+        "in_sample": result.in_sample,
+        "account": account or settings.trading.account,
         "start": result.start.isoformat(),
         "end": result.end.isoformat(),
         "steps": result.steps,
@@ -82,14 +104,19 @@ def trade(
     as_of: datetime | None = None,
     symbols: list[str] | None = None,
     replay_days: float | None = None,
+    account: str | None = None,
+    allow_in_sample: bool = False,
 ) -> dict:
     """Trade the newest closed bar of each symbol with its champion under the risk limits.
 
-    `as_of` (UTC) defaults to now (on the simulated market: its newest bar's close).
+    `as_of` (UTC) defaults to the newest stored bar's close; a step refuses when that is older
+    than `trading.max_data_age` (the simulated market is exempt: its clock is its newest bar).
     `replay_days` instead runs the step at every bar close of that many days before `as_of`,
-    oldest first, as the hourly schedule would have."""
+    oldest first, as the hourly schedule would have. `account` (default `trading.account`) is
+    the paper account traded. A replay over bars a champion trained on is refused unless
+    `allow_in_sample` (then labelled in-sample)."""
     if replay_days:
-        return {"replay": replay_task(replay_days, as_of, symbols)}
-    step = trade_step_task(as_of, symbols)
+        return {"replay": replay_task(replay_days, as_of, symbols, account, allow_in_sample)}
+    step = trade_step_task(as_of, symbols, account)
     resolved = resolve_outcomes_task()
     return {"step": step, "resolved": resolved}

@@ -270,6 +270,19 @@ def oos_predictions(
     return Predictions(frame, covered_from, holdout_start, in_sample)
 
 
+def in_sample_refusal(covered: dict[str, pd.Timestamp], asked_from: pd.Timestamp, what: str) -> str:
+    """The in-sample guard's message, for a backtest's run and a trading replay alike:
+    ``covered`` maps each model (described) to its first out-of-sample bar."""
+    first = max(covered.values())
+    return (
+        f"no out-of-sample prediction before {first:%Y-%m-%d %H:%M} for "
+        + ", ".join(f"{name} (covered from {ts:%Y-%m-%d %H:%M})" for name, ts in covered.items())
+        + f"; asked from {pd.Timestamp(asked_from):%Y-%m-%d %H:%M}. Start at or after "
+        f"{first:%Y-%m-%d %H:%M}, or pass --allow-in-sample to run on predictions of bars the "
+        f"models trained on (the {what} is then labelled in-sample)"
+    )
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -392,15 +405,11 @@ def run_model_backtest(
         first_asked = pd.Timestamp(start) if start is not None else None
         if first_asked is not None and first_asked < covered and not allow_in_sample:
             raise BacktestError(
-                "no out-of-sample prediction before "
-                f"{covered:%Y-%m-%d %H:%M} for "
-                + ", ".join(
-                    f"{c.describe()} (covered from {predictions[s].covered_from:%Y-%m-%d %H:%M})"
-                    for s, c in choices.items()
+                in_sample_refusal(
+                    {c.describe(): predictions[s].covered_from for s, c in choices.items()},
+                    first_asked,
+                    "run",
                 )
-                + f"; asked from {first_asked:%Y-%m-%d %H:%M}. Start at or after "
-                f"{covered:%Y-%m-%d %H:%M}, or pass --allow-in-sample to run on predictions of "
-                "bars the models trained on (the run is then labelled in-sample)"
             )
         if start is None and not allow_in_sample:
             start = covered.to_pydatetime()  # the decision at that bar's close

@@ -266,7 +266,7 @@ def load_dataset(settings: Settings, target: Target) -> Dataset:
     if rows.empty:
         raise ValueError(
             f"no rows in {FEATURES_TABLE} for {target.exchange} {target.symbol} "
-            f"{target.timeframe}: ingest it and run `cryptobot features` first"
+            f"{target.timeframe}: " + _where_else(settings, target)
         )
     null_share = rows[list(FEATURES)].isna().mean()
     dropped = {
@@ -283,6 +283,32 @@ def load_dataset(settings: Settings, target: Target) -> Dataset:
         dropped_features=dropped,
         is_simulated=bool(rows["is_simulated"].any()),
         rows=rows,
+    )
+
+
+def _where_else(settings: Settings, target: Target) -> str:
+    """What to do about a target with no feature rows: the series of its symbol stored under
+    other exchanges or timeframes (say which, and how to pick one), else ingest and build."""
+    with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
+        stored = con.execute(
+            "select exchange, timeframe, count(*) from market_data where symbol = ? "
+            "group by all order by 3 desc, 1, 2",
+            [target.symbol],
+        ).fetchall()
+    elsewhere = [(e, t, n) for e, t, n in stored if (e, t) != (target.exchange, target.timeframe)]
+    if not elsewhere:
+        here = next((n for e, t, n in stored if (e, t) == (target.exchange, target.timeframe)), 0)
+        if here:
+            return f"its {here:,} candles are stored: run `cryptobot features` first"
+        return "ingest it and run `cryptobot features` first"
+    listed = ", ".join(f"{e} {t} ({n:,} candles)" for e, t, n in elsewhere)
+    exchange, timeframe, _ = elsewhere[0]
+    return (
+        f"{target.symbol} is stored under {listed}, not under {target.exchange} "
+        f"{target.timeframe}: pass --exchange {exchange}"
+        + (f" --timeframe {timeframe}" if timeframe != target.timeframe else "")
+        + ", or ingest it from "
+        + f"{target.exchange} (`cryptobot features` builds the features of every stored series)"
     )
 
 

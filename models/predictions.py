@@ -43,6 +43,12 @@ class Champion:
     model: object  # the mlflow pyfunc
     columns: list[str]  # its input signature
     lookback: int  # rows of history it needs for the newest row
+    #: the first bar of its holdout: it was trained on the bars before (None: not recorded)
+    holdout_start: pd.Timestamp | None = None
+
+    def trained_on(self, bar_ts) -> bool:
+        """Whether the model trained on the bar opening at ``bar_ts`` (an in-sample bar)."""
+        return self.holdout_start is not None and pd.Timestamp(bar_ts) < self.holdout_start
 
     @property
     def required(self) -> list[str]:
@@ -92,6 +98,33 @@ def load_champion(settings: Settings, target: Target) -> Champion | None:
     return load_version(settings, target, str(version.version), version.tags.get("family"))
 
 
+def no_champion_reason(settings: Settings, target: Target) -> str:
+    """Why ``target`` has no champion, for the trading flow's audit: the gate refused its newest
+    challenger (and why), no version was passed, or nothing was trained."""
+    from mlflow.exceptions import MlflowException
+
+    client = configure(settings)
+    try:
+        versions = client.search_model_versions(f"name='{target.name}'", max_results=10000)
+    except MlflowException:
+        versions = []
+    refused = [v for v in versions if (v.tags or {}).get("gate.decision") == "refused"]
+    if refused:
+        newest = max(refused, key=lambda v: int(v.version))
+        return (
+            f"no champion for {target.name}: its challenger v{newest.version} "
+            f"({newest.tags.get('family', '?')}) was refused by the gate: "
+            f"{newest.tags.get('gate.reasons', 'no reason recorded')} (a human override: "
+            "`cryptobot promote --force --reason`)"
+        )
+    if versions:
+        return (
+            f"no champion for {target.name}: no version was passed by the gate "
+            f"(see `cryptobot models {target.name}`)"
+        )
+    return f"no champion for {target.name}: run `cryptobot train`"
+
+
 def load_version(settings: Settings, target: Target, version: str, family: str | None) -> Champion:
     """Version ``version`` of the target's registered model, ready to predict as the trading
     flow asks it (the champion, a backtest's model, the lookahead check's)."""
@@ -103,7 +136,22 @@ def load_version(settings: Settings, target: Target, version: str, family: str |
         model=model,
         columns=model.metadata.get_input_schema().input_names(),
         lookback=model_lookback(model),
+        holdout_start=holdout_start(settings, target.name, version),
     )
+
+
+def holdout_start(settings: Settings, name: str, version: str) -> pd.Timestamp | None:
+    """The first holdout bar of a registered version's training run: the version's model was
+    trained on the bars before it (their predictions are in-sample). None when not recorded."""
+    from mlflow.exceptions import MlflowException
+
+    client = configure(settings)
+    try:
+        run_id = client.get_model_version(name, str(version)).run_id
+        value = client.get_run(run_id).data.params.get("holdout_start") if run_id else None
+    except MlflowException:
+        return None
+    return None if value is None or pd.isna(pd.Timestamp(value)) else pd.Timestamp(value)
 
 
 def store_predictions(con, frame: pd.DataFrame) -> int:

@@ -49,19 +49,41 @@ def _live(settings: Settings) -> dict[tuple[str, str], tuple[int, float]]:
         return {}
 
 
+def _incomplete(client, name: str, versions) -> dict[str, str]:
+    """Version -> why it is incomplete, for the versions of ``name`` a killed training left
+    (tagged by the next training, or found so now: see :mod:`models.recovery`)."""
+    from models.recovery import gated_keys, version_is_incomplete
+
+    out, keys = {}, None
+    for version in versions:
+        tags = version.tags or {}
+        if "gate.decision" in tags or tags.get("training.complete") == "true":
+            continue
+        if keys is None:
+            experiment = client.get_experiment_by_name(name)
+            keys = gated_keys(client, experiment.experiment_id) if experiment else set()
+        reason = version_is_incomplete(client, version, keys)
+        if reason is not None:
+            out[str(version.version)] = reason
+    return out
+
+
 def list_models(settings: Settings) -> list[dict[str, Any]]:
     """Every registered model: its versions and its champion with out-of-sample metrics, and
-    the champion's live accuracy so far (resolved rows of ml_predictions)."""
+    the champion's live accuracy so far (resolved rows of ml_predictions). Versions a killed
+    training left (never judged by the gate) are not counted: ``incomplete`` says how many."""
     client = configure(settings)
     live = _live(settings)
     out = []
     for model in client.search_registered_models(max_results=1000, order_by=["name ASC"]):
         versions = client.search_model_versions(f"name='{model.name}'", max_results=10000)
+        incomplete = _incomplete(client, model.name, versions)
         champion = _champion_version(client, model.name)
         out.append(
             {
                 "name": model.name,
-                "versions": len(versions),
+                "versions": len(versions) - len(incomplete),
+                "incomplete": len(incomplete),
                 "simulated": model.tags.get("data.simulated") == "true",
                 "champion": str(champion.version) if champion else None,
                 "champion_family": champion.tags.get("family") if champion else None,
@@ -74,10 +96,13 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 
 def model_versions(settings: Settings, name: str) -> list[dict[str, Any]]:
-    """The versions of one registered model, newest first, with their gate decisions."""
+    """The versions of one registered model, newest first, with their gate decisions; versions
+    a killed training left (never judged by the gate) are left out."""
     client = configure(settings)
     _require_model(client, name)
     versions = client.search_model_versions(f"name='{name}'", max_results=10000)
+    incomplete = _incomplete(client, name, versions)
+    versions = [v for v in versions if str(v.version) not in incomplete]
     # search results carry no aliases on MLflow's SQL store: read them from the model
     aliases = client.get_registered_model(name).aliases or {}
     return [
@@ -138,6 +163,12 @@ def promote(
             f"{name} has no version {version}: see `cryptobot models {name}`"
         ) from None
     previous = _champion_version(client, name)
+    broken = _incomplete(client, name, [target])
+    if broken:
+        raise ModelError(
+            f"{name} v{version} is incomplete: {broken[str(version)]}. It cannot be champion, "
+            "even with --force: train again (`cryptobot train`)"
+        )
     if not force and target.tags.get("gate.decision") != "promoted":
         decision = target.tags.get("gate.decision", "never judged by the gate")
         raise ModelError(

@@ -42,6 +42,7 @@ from models.families.base import LABEL_RETURN, Forecaster
 from models.families.baselines import PAST_RETURN
 from models.judge import Judge
 from models.metrics import against_targets, forecast_metrics
+from models.recovery import COMPLETE_TAG, owner_tags, recover_interrupted
 from models.significance import (
     binomial_test,
     diebold_mariano,
@@ -265,6 +266,7 @@ def _run_tags(settings: Settings, dataset: Dataset) -> dict[str, str]:
         "data.simulated": str(dataset.is_simulated).lower(),
         "data.fingerprint": dataset.fingerprint,
         "code.version": code_version(),
+        **owner_tags(),  # whose process: a killed training's runs are found by the next one
         **{
             f"dbt.{key.removeprefix('dbt_')}": value
             for key, value in dbt_manifest_info(settings).items()
@@ -632,6 +634,8 @@ def apply_gate(
             "; ".join(decision.reasons) or "all checks passed",
         )
         client.set_model_version_tag(target.name, challenger_eval.version, "gate.at", now)
+    for evaluation in evaluations:  # the gate judged this training: none of it is half-done
+        client.set_model_version_tag(target.name, evaluation.version, COMPLETE_TAG, "true")
     if decision.promoted:
         client.set_registered_model_alias(target.name, CHAMPION, challenger_eval.version)
         client.set_model_version_tag(target.name, challenger_eval.version, "promoted_by", "gate")
@@ -765,6 +769,9 @@ def train_target(
                 "data.simulated": str(dataset.is_simulated).lower(),
             },
         )
+        recovered = recover_interrupted(client, experiment_id, target.name)
+        if recovered.failed_runs or recovered.incomplete_versions:
+            log("  " + recovered.describe(target.name))
         key = training_key(dataset, names, config)
         previous = None if retrain else _previous_summary(client, experiment_id, key)
         if previous is not None:

@@ -10,21 +10,21 @@ st.title("Overview")
 settings = ui.settings()
 wh = ui.warehouse(settings)
 summary = data.pipeline_summary(wh)
-mode = ui.pick_account(wh, settings, key="overview_account")
-state = data.account_state(wh, mode) if mode else None
+account = ui.pick_account(wh, settings, key="overview_account")
+state = data.account_state(wh, account) if account else None
 
 account_simulated = bool(
     state and (state["latest"]["is_simulated"] or state["positions"]["is_simulated"].eq(True).any())
 )
 if account_simulated:
     ui.simulated_banner(
-        f"The {mode} account below traded the simulated market: its prices, fills, equity and "
+        f"The account {account} below traded the simulated market: its prices, fills, equity and "
         "P&L are simulated."
     )
 elif summary["market_simulated"]:
     ui.simulated_banner("The market data in this warehouse is simulated.")
 
-shown_mode = mode or settings.trading.mode
+shown_mode = account.mode if account else settings.trading.mode
 st.markdown(
     f":{'red' if shown_mode == 'live' else 'blue'}-badge[:material/account_balance_wallet: "
     f"{shown_mode.upper()} trading] "
@@ -41,7 +41,7 @@ if state is None:
 else:
     latest = state["latest"]
     positions = state["positions"]
-    start = settings.trading.initial_capital if mode == "paper" else state["first_equity"]
+    start = settings.trading.initial_capital if account.mode == "paper" else state["first_equity"]
     equity = float(latest["equity"])
     realized = float(positions["realized_pnl"].sum() - positions["fees"].sum())
     unrealized = float(positions["unrealized_pnl"].sum())
@@ -76,7 +76,7 @@ else:
         "quote's stored rate at each fill and mark."
     )
 
-    curve = data.equity_series(wh, mode)
+    curve = data.equity_series(wh, account)
     st.subheader("Equity")
     st.vega_lite_chart(spec=charts.equity(curve, start=start), width="stretch")
     st.subheader("Drawdown")

@@ -10,9 +10,9 @@ from app import charts, data, risk, ui
 st.title("Risk")
 settings = ui.settings()
 wh = ui.warehouse(settings)
-mode = ui.pick_account(wh, settings, key="risk_account")
-state = data.account_state(wh, mode) if mode else None
-checks = data.latest_checks(wh, mode) if mode else pd.DataFrame()
+account = ui.pick_account(wh, settings, key="risk_account")
+state = data.account_state(wh, account) if account else None
+checks = data.latest_checks(wh, account) if account else pd.DataFrame()
 exchange, timeframe = settings.market_exchange, settings.timeframes[0]
 window = settings.trading.window_bars(timeframe)[0]
 returns = data.recent_returns(wh, exchange, timeframe, tuple(settings.symbols), window)
@@ -71,7 +71,7 @@ st.subheader("Drawdown")
 if state is None:
     ui.empty("No equity marks yet", "cryptobot trade")
 else:
-    curve = data.equity_series(wh, mode)
+    curve = data.equity_series(wh, account)
     st.vega_lite_chart(
         spec=charts.drawdown(curve, limit=settings.risk.max_drawdown), width="stretch"
     )
@@ -110,9 +110,9 @@ else:
     )
 
 # -- the checks ---------------------------------------------------------------------------------
-if mode:
+if account:
     st.subheader("Risk checks")
-    blocked = data.blocked_by_check(wh, mode)
+    blocked = data.blocked_by_check(wh, account)
     left, right = st.columns(2)
     with left:
         st.markdown("**Failed checks** (all decisions)")

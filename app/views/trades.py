@@ -14,13 +14,15 @@ if not options:
     ui.empty("No trades yet", "cryptobot trade", extra="(paper trading by default)")
     st.stop()
 
-modes = options["modes"]
+accounts = options["accounts"]
+configured = data.Account(settings.trading.account, settings.trading.mode)
 cols = st.columns([1, 2, 1, 2, 2])
-mode = cols[0].selectbox(
+account = cols[0].selectbox(
     "Account",
-    modes,
-    index=modes.index(settings.trading.mode) if settings.trading.mode in modes else 0,
-    key="trades_mode",
+    accounts,
+    index=accounts.index(configured) if configured in accounts else 0,
+    format_func=str,
+    key="trades_account",
 )
 symbols = cols[1].multiselect(
     "Symbols", options["symbols"], key="trades_symbols", placeholder="all symbols"
@@ -48,7 +50,7 @@ if isinstance(span, tuple | list):  # a range; while being picked, one day (or n
 else:
     start = end = span
 filters = data.TradeFilters(
-    mode=mode,
+    account=account,
     start=start,
     end=end,
     symbols=tuple(symbols),
@@ -60,7 +62,7 @@ fills = data.fills(wh, filters)
 decisions = data.decisions(wh, filters)
 if any(bool(frame["is_simulated"].eq(True).any()) for frame in (orders, fills, decisions)):
     ui.simulated_banner(
-        f"The {mode} account traded the simulated market: every price and fill is simulated."
+        f"The account {account} traded the simulated market: every price and fill is simulated."
     )
 
 

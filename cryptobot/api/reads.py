@@ -136,8 +136,10 @@ def bar_ages(newest: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]
 # -- the account ---------------------------------------------------------------------------------
 
 
-def positions(con: duckdb.DuckDBPyConnection, mode: str) -> list[dict[str, Any]]:
-    return query(con, POSITIONS_SQL, {"mode": mode})
+def positions(
+    con: duckdb.DuckDBPyConnection, mode: str, account: str = "default"
+) -> list[dict[str, Any]]:
+    return query(con, POSITIONS_SQL, {"account": account, "mode": mode})
 
 
 def equity(

@@ -43,6 +43,7 @@ def _summary(data: ReportData, path: Path) -> dict[str, Any]:
         "start": data.window.start.isoformat(),
         "end": data.window.end.isoformat(),
         "mode": data.mode,
+        "account": data.account,
         "simulated": data.is_simulated,
         "clock": data.clock,
         "equity_start": h["equity_start"],
@@ -71,7 +72,8 @@ def headline_text(summary: dict[str, Any]) -> str:
     """A few plain-text lines of the headline: the Telegram caption and the CLI's summary."""
     lines = [
         ("[SIMULATED] " if summary["simulated"] else "")
-        + f"cryptobot {summary['period']} report: {summary['label']} ({summary['mode']})"
+        + f"cryptobot {summary['period']} report: {summary['label']} "
+        f"(account {summary['account']}, {summary['mode']})"
     ]
     if summary["equity_end"] is None:
         lines.append("no equity recorded for this account yet")
@@ -136,7 +138,9 @@ def build_report(
         if current.tzinfo is not None:  # naive times are UTC already, as in the warehouse
             current = current.astimezone(UTC).replace(tzinfo=None)
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-            chosen, clock = default_day_and_clock(con, settings.trading.mode, current)
+            chosen, clock = default_day_and_clock(
+                con, settings.trading.mode, current, settings.trading.account
+            )
     window = report_window(period, chosen)
     data = gather(settings, window, clock=clock)
     html = render(data)

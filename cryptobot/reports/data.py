@@ -95,6 +95,8 @@ class ReportData:
     symbols: list[str] = field(default_factory=list)
     backtest: dict[str, Any] | None = None
     backtest_note: str = ""
+    #: the account shown (``trading.account``)
+    account: str = "default"
 
     @property
     def is_simulated(self) -> bool:
@@ -104,17 +106,22 @@ class ReportData:
 # -- the report's day ---------------------------------------------------------------------------
 
 
-def default_day_and_clock(con: duckdb.DuckDBPyConnection, mode: str, now: datetime):
+def default_day_and_clock(
+    con: duckdb.DuckDBPyConnection, mode: str, now: datetime, account: str = "default"
+):
     """The last complete UTC day before ``now``, unless the account's equity curve is
     simulated: then the simulated clock (its newest row) rules. With no equity curve at all, a
     warehouse holding only simulated candles uses their clock (the newest bar's close)."""
     newest, simulated = con.execute(
-        "select max(ts), arg_max(is_simulated, ts) from equity_curve where mode = ?", [mode]
+        "select max(ts), arg_max(is_simulated, ts) from equity_curve "
+        "where account = ? and mode = ?",
+        [account, mode],
     ).fetchone()
     if newest is not None:
         if simulated:
             return last_complete_day(newest), (
-                f"simulated clock: the {mode} account's equity curve ends {newest:%Y-%m-%d %H:%M}"
+                f"simulated clock: the {mode} account {account}'s equity curve ends "
+                f"{newest:%Y-%m-%d %H:%M}"
             )
         return last_complete_day(now), "the last complete UTC day"
     all_simulated, available = con.execute(
@@ -130,22 +137,24 @@ def default_day_and_clock(con: duckdb.DuckDBPyConnection, mode: str, now: dateti
 # -- account: equity, fills, positions ------------------------------------------------------------
 
 
-def _equity(con, window: Window, mode: str) -> tuple[pd.DataFrame, dict | None]:
+def _equity(con, window: Window, mode: str, account: str) -> tuple[pd.DataFrame, dict | None]:
     # a mark at time t is the account after the bar that closed at t, with every fill before t
     # (a fill at a bar's open is booked at that bar's close): the window [start, end) of fills
     # is the marks (start, end]; the mark at `start` closes the previous window
     rows = con.execute(
-        "select * from equity_curve where mode = ? and ts > ? and ts <= ? order by ts",
-        [mode, window.start, window.end],
+        "select * from equity_curve where account = ? and mode = ? and ts > ? and ts <= ? "
+        "order by ts",
+        [account, mode, window.start, window.end],
     ).df()
     previous = con.execute(
-        "select * from equity_curve where mode = ? and ts <= ? order by ts desc limit 1",
-        [mode, window.start],
+        "select * from equity_curve where account = ? and mode = ? and ts <= ? "
+        "order by ts desc limit 1",
+        [account, mode, window.start],
     ).df()
     return rows, (previous.iloc[0].to_dict() if len(previous) else None)
 
 
-def _fills(con, window: Window, mode: str, timeframe: str) -> pd.DataFrame:
+def _fills(con, window: Window, mode: str, account: str, timeframe: str) -> pd.DataFrame:
     """Every fill of the account before the window's end (the replay needs them all); price
     and fee in the account currency (times the quote's rate at the fill)."""
     return con.execute(
@@ -154,9 +163,9 @@ def _fills(con, window: Window, mode: str, timeframe: str) -> pd.DataFrame:
             price * coalesce(quote_rate, 1.0) as price, fee * coalesce(quote_rate, 1.0) as fee,
             coalesce(fee_currency, '') as fee_currency, client_order_id,
             coalesce(strategy, '') as strategy, coalesce(is_simulated, false) as is_simulated
-        from trades where mode = ? and ts < ? order by ts, id
+        from trades where account = ? and mode = ? and ts < ? order by ts, id
         """,
-        [timeframe, mode, window.end],
+        [timeframe, account, mode, window.end],
     ).df()
 
 
@@ -274,8 +283,9 @@ def _unrealized(position: Position, mark: float | None) -> float | None:
 def _account(
     con, window: Window, mode: str, settings: Settings
 ) -> tuple[dict, pd.DataFrame, list, list, pd.DataFrame, dict, pd.DataFrame, dict | None]:
-    equity, previous = _equity(con, window, mode)
-    fills = _fills(con, window, mode, settings.timeframes[0])
+    account = settings.trading.account
+    equity, previous = _equity(con, window, mode, account)
+    fills = _fills(con, window, mode, account, settings.timeframes[0])
     book = _Book(fills, mode)
     in_window = fills[(fills["ts"] >= window.start) & (fills["ts"] < window.end)]
     start_t = previous["ts"].to_pydatetime() if previous is not None else None
@@ -429,13 +439,14 @@ def _largest_share(book: _Book, marks, when: datetime, equity: float) -> float:
 # -- risk ------------------------------------------------------------------------------------------
 
 
-def _decisions(con, window: Window, mode: str) -> list[tuple[str, str, Any]]:
+def _decisions(con, window: Window, mode: str, account: str) -> list[tuple[str, str, Any]]:
     return con.execute(
         """
         select action, coalesce(reason, ''), checks from trade_decisions
-        where mode = ? and decided_at >= ? and decided_at < ? order by decided_at, id
+        where account = ? and mode = ? and decided_at >= ? and decided_at < ?
+        order by decided_at, id
         """,
-        [mode, window.start, window.end],
+        [account, mode, window.start, window.end],
     ).fetchall()
 
 
@@ -877,7 +888,7 @@ def gather(settings: Settings, window: Window, *, clock: str = "") -> ReportData
         headline, equity, by_symbol, positions, trades, simulated, series, previous = _account(
             con, window, mode, settings
         )
-        decisions = _decisions(con, window, mode)
+        decisions = _decisions(con, window, mode, settings.trading.account)
         models = _predictions(con, window)
         quality, market_simulated = _quality(con, window)
         candidates = _backtest_candidates(con)
@@ -890,6 +901,7 @@ def gather(settings: Settings, window: Window, *, clock: str = "") -> ReportData
     return ReportData(
         window=window,
         mode=mode,
+        account=settings.trading.account,
         clock=clock,
         initial_capital=settings.trading.initial_capital,
         account_currency=settings.trading.account_currency,

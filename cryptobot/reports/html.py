@@ -209,7 +209,8 @@ def _headline(data: ReportData) -> str:
     h = data.headline
     if h["equity_end"] is None:
         return "<h2>Headline</h2>" + empty(
-            f"No equity recorded for the {data.mode} account up to the end of this window: "
+            f"No equity recorded for the {data.mode} account {data.account} up to the "
+            "end of this window: "
             "the trading flow has not run for it yet."
         )
     start_note = (
@@ -721,7 +722,8 @@ def _quality_section(data: ReportData) -> str:
 
 def _footer(data: ReportData) -> str:
     items = [
-        f"Account: {data.mode}. Window {data.window.span} (half-open: the end is excluded). "
+        f"Account: {escape(data.account)} ({data.mode}). Window {data.window.span} "
+        "(half-open: the end is excluded). "
         f"Day chosen by: {data.clock or 'the caller'}.",
         "Equity at start is the last mark before the window (the configured initial capital "
         "when the account opened inside it); equity at end is the last mark in the window.",
@@ -762,7 +764,8 @@ def render(data: ReportData) -> str:
         f"<title>{escape(title + simulated)}</title><style>{CSS}</style></head>"
         "<body><main>"
         f"<h1>{escape(title)}</h1>"
-        f'<p class="sub">{escape(w.span)} · {escape(data.mode)} account</p>'
+        f'<p class="sub">{escape(w.span)} · {escape(data.mode)} account '
+        f"<b>{escape(data.account)}</b></p>"
         + _banner(data)
         + "\n".join(sections)
         + _footer(data)

@@ -58,10 +58,12 @@ class Reply:
 Handler = Callable[[Settings, Ask], Reply]
 
 
-def _clock(con, mode: str) -> tuple[datetime | None, bool]:
+def _clock(con, mode: str, account: str) -> tuple[datetime | None, bool]:
     """The account's newest equity mark and whether it is simulated (None: never marked)."""
     row = con.execute(
-        "select max(ts), arg_max(is_simulated, ts) from equity_curve where mode = ?", [mode]
+        "select max(ts), arg_max(is_simulated, ts) from equity_curve "
+        "where account = ? and mode = ?",
+        [account, mode],
     ).fetchone()
     return row[0], bool(row[1])
 
@@ -83,13 +85,15 @@ def status_reply(settings: Settings, ask: Ask) -> Reply:
     exchange, timeframe = settings.market_exchange, settings.timeframes[0]
     with _read(settings) as con:
         pause = pause_state(con)
-        clock, simulated = _clock(con, mode)
+        clock, simulated = _clock(con, mode, settings.trading.account)
         last = con.execute(
-            "select drawdown, equity from equity_curve where mode = ? order by ts desc limit 1",
-            [mode],
+            "select drawdown, equity from equity_curve where account = ? and mode = ? "
+            "order by ts desc limit 1",
+            [settings.trading.account, mode],
         ).fetchone()
         decided = con.execute(
-            "select max(decided_at) from trade_decisions where mode = ?", [mode]
+            "select max(decided_at) from trade_decisions where account = ? and mode = ?",
+            [settings.trading.account, mode],
         ).fetchone()[0]
         # the simulated market has its own clock (its newest bar); a live one is judged by now
         now = utc_now() if settings.source != "simulator" else None
@@ -141,8 +145,9 @@ def balance_reply(settings: Settings, ask: Ask) -> Reply:
     with _read(settings) as con:
         row = con.execute(
             "select ts, cash, positions_value, equity, gross_exposure, drawdown, daily_pnl, "
-            "is_simulated from equity_curve where mode = ? order by ts desc limit 1",
-            [mode],
+            "is_simulated from equity_curve where account = ? and mode = ? "
+            "order by ts desc limit 1",
+            [settings.trading.account, mode],
         ).fetchone()
     if row is None:
         return Reply(f"the {mode} account has no equity mark yet: run `cryptobot trade`")
@@ -165,7 +170,7 @@ def balance_reply(settings: Settings, ask: Ask) -> Reply:
 def _window_figures(settings: Settings, period: str):
     mode = settings.trading.mode
     with _read(settings) as con:
-        clock, simulated = _clock(con, mode)
+        clock, simulated = _clock(con, mode, settings.trading.account)
         if clock is None:
             return None, None, None, None, simulated
         window = report_window(period, clock.date())
@@ -230,8 +235,8 @@ def trades_reply(settings: Settings, ask: Ask) -> Reply:
     with _read(settings) as con:
         rows = con.execute(
             "select ts, symbol, side, amount, price, fee, coalesce(is_simulated, false) "
-            "from trades where mode = ? order by ts desc, id desc limit ?",
-            [mode, n],
+            "from trades where account = ? and mode = ? order by ts desc, id desc limit ?",
+            [settings.trading.account, mode, n],
         ).fetchall()
     if not rows:
         return Reply(f"the {mode} account has no fills yet")

@@ -42,12 +42,19 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cryptobot.config import Settings
+from cryptobot.config import SIMULATOR_EXCHANGE, Settings
 from cryptobot.errors import ConfigError, TradingError, WarehouseError
 from cryptobot.ingest import utc_now
 from cryptobot.keystore import SecretBlockReader
 from cryptobot.timeframes import timeframe_seconds
 from cryptobot.trading import core
+from cryptobot.trading.accounts import (
+    DEFAULT_ACCOUNT,
+    check_account_name,
+    open_account,
+    owner_key,
+    require_open_account,
+)
 from cryptobot.trading.bars import Bars, bars_from_rows
 from cryptobot.trading.brokers import LiveBroker, PaperBroker, live_client
 from cryptobot.trading.currency import (
@@ -72,7 +79,7 @@ from cryptobot.trading.risk import describe_checks
 from cryptobot.trading.strategies import strategy_from_settings
 from cryptobot.warehouse.db import insert_rows, read_connection, write_connection
 from models.dataset import Target, configured_targets, read_feature_rows_of
-from models.predictions import Champion, load_champion, store_predictions
+from models.predictions import Champion, load_champion, no_champion_reason, store_predictions
 
 #: feature rows read per symbol beyond the champion's lookback (warm-up of nothing; margin)
 ROW_MARGIN = 8
@@ -87,6 +94,7 @@ class StepResult:
     as_of: datetime
     mode: str
     strategy: str
+    account: str = DEFAULT_ACCOUNT
     equity: EquityPoint | None = None
     fills: list[Fill] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)  # the audit rows written
@@ -101,6 +109,7 @@ class StepResult:
     def summary(self) -> dict:
         return {
             "as_of": self.as_of.isoformat(),
+            "account": self.account,
             "mode": self.mode,
             "strategy": self.strategy,
             "equity": self.equity.equity if self.equity else None,
@@ -133,20 +142,71 @@ class StepResult:
         }
 
 
-def default_as_of(settings: Settings) -> datetime:
-    """Now, or on the simulated market its own clock: the close of its newest stored bar."""
-    if settings.source != "simulator":
-        return utc_now()
+def describe_age(age: timedelta) -> str:
+    """A duration in its two largest calendar units: ``3 years 2 months``, ``5 days 4 hours``."""
+    minutes = max(0, int(age.total_seconds() // 60))
+    units = [("year", 525_960), ("month", 43_830), ("day", 1440), ("hour", 60), ("minute", 1)]
+    parts = []
+    for name, size in units:
+        count, minutes = divmod(minutes, size)
+        if count or parts:
+            if count:
+                parts.append(f"{count} {name}{'s' if count != 1 else ''}")
+            if len(parts) == 2 or (parts and not count):
+                break
+    return " ".join(parts) or "less than a minute"
+
+
+def default_as_of(
+    settings: Settings,
+    *,
+    exchange: str | None = None,
+    timeframe: str | None = None,
+    symbols: list[str] | None = None,
+    now: datetime | None = None,
+    refuse_stale: bool = True,
+) -> datetime:
+    """The as-of time of a step without ``--as-of``: the close of the newest stored bar of the
+    traded market (``exchange``/``timeframe``/``symbols``, default the settings'), never the
+    clock, so a step can only mark the account at a moment its data reached.
+
+    With ``refuse_stale`` (a single step), a close older than ``now`` minus
+    ``trading.max_data_age`` (default two bars) is refused with a :class:`TradingError` saying
+    how old the data is: trading it would date a mark today on data from long ago. The simulated
+    market is exempt: its clock is its newest bar. A replay passes ``refuse_stale=False``: it
+    trades history, ending at the newest bar.
+    """
+    exchange = exchange or settings.market_exchange
+    timeframe = timeframe or settings.timeframes[0]
+    where = "exchange = ? and timeframe = ?"
+    params: list = [exchange, timeframe]
+    if symbols:
+        where += f" and symbol in ({', '.join('?' * len(symbols))})"
+        params += list(symbols)
     with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-        newest = con.execute(
-            "select max(available_at) from market_data where exchange = ? and timeframe = ?",
-            [settings.market_exchange, settings.timeframes[0]],
-        ).fetchall()[0][0]
-    if newest is None:
+        found = con.execute(
+            f"select symbol, available_at from market_data where {where} "
+            "order by available_at desc, symbol limit 1",
+            params,
+        ).fetchall()
+    if not found:
+        what = "simulated candles" if exchange == SIMULATOR_EXCHANGE else f"{exchange} candles"
         raise TradingError(
-            "no simulated candles in the warehouse: run `cryptobot ingest` (or `cryptobot demo`)"
+            f"no {timeframe} {what} of {', '.join(symbols or settings.symbols)} in the "
+            "warehouse: run `cryptobot ingest` (or `cryptobot demo`)"
         )
-    return pd.Timestamp(newest).to_pydatetime()
+    symbol, newest = found[0][0], pd.Timestamp(found[0][1]).to_pydatetime()
+    if refuse_stale and exchange != SIMULATOR_EXCHANGE:
+        now = now or utc_now()
+        limit = settings.trading.data_age_limit(timeframe)
+        if newest < now - limit:
+            raise TradingError(
+                f"newest {symbol} {timeframe} bar on {exchange} closed at {newest:%Y-%m-%d %H:%M} "
+                f"UTC ({describe_age(now - newest)} ago), older than trading.max_data_age "
+                f"({describe_age(limit)}): no step was taken. Ingest first, or pass --as-of to "
+                "trade history"
+            )
+    return newest
 
 
 class Trader:
@@ -158,6 +218,7 @@ class Trader:
         *,
         symbols: list[str] | None = None,
         broker: PaperBroker | LiveBroker | None = None,
+        account: str | None = None,
         log: Callable[[str], None] = _quiet,
         read_secret_block: SecretBlockReader | None = None,
     ) -> None:
@@ -166,6 +227,10 @@ class Trader:
         self.settings = settings
         self.mode = settings.trading.mode
         self.account_currency = settings.trading.account_currency
+        self.account = check_account_name(account or settings.trading.account)
+        #: the account's part of decision and client order ids ('default' keeps the ids it had
+        #: before accounts were named, so re-running an old bar still finds its decision)
+        self.owner = owner_key(self.mode, self.account)
         self.targets: list[Target] = configured_targets(settings, symbols)
         self.symbols = [t.symbol for t in self.targets]
         self.exchange = self.targets[0].exchange
@@ -191,6 +256,13 @@ class Trader:
         ).array()
         self.log = log
         self._champions: dict[str, Champion | None] = {}
+        self._no_champion: dict[str, str] = {}
+
+    def no_champion(self, target: Target) -> str:
+        """Why the target has no champion (asked once per Trader: a replay asks every bar)."""
+        if target.name not in self._no_champion:
+            self._no_champion[target.name] = no_champion_reason(self.settings, target)
+        return self._no_champion[target.name]
 
     def _stored_rules(self, log: Callable[[str], None]) -> dict[str, MarketRules]:
         """The paper broker's rules: the stored markets of the exchange (config overrides
@@ -233,8 +305,17 @@ class Trader:
 
     def step(self, as_of: datetime | None = None) -> StepResult:
         t0 = time.perf_counter()
-        as_of = pd.Timestamp(as_of or default_as_of(self.settings)).to_pydatetime()
-        result = StepResult(as_of=as_of, mode=self.mode, strategy=self.strategy.name)
+        if as_of is None:
+            as_of = default_as_of(
+                self.settings,
+                exchange=self.exchange,
+                timeframe=self.timeframe,
+                symbols=self.symbols,
+            )
+        as_of = pd.Timestamp(as_of).to_pydatetime()
+        result = StepResult(
+            as_of=as_of, mode=self.mode, strategy=self.strategy.name, account=self.account
+        )
         champions = {t.symbol: self.champion(t) for t in self.targets}
         lookback = max([c.lookback for c in champions.values() if c] or [1])
         t_decide = time.perf_counter()  # bar close -> decision: the reads count, not the writes
@@ -293,6 +374,7 @@ class Trader:
         positions = self._positions(state, book, bars, t, fills, as_of)
         row = book.equity[t]
         point = EquityPoint(
+            account=self.account,
             mode=self.mode,
             ts=as_of,
             cash=float(row[core.E_CASH]),
@@ -361,22 +443,28 @@ class Trader:
             int(self.strategy.warmup) + 1,  # a strategy on prices needs its own history too
         )
         with read_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
-            params = [self.mode, self.exchange]
+            require_open_account(con, self.account, self.mode)
+            params = [self.account, self.mode, self.exchange]
             positions = con.execute(
-                "select * from positions where mode = ? and exchange = ? order by symbol", params
+                "select * from positions where account = ? and mode = ? and exchange = ? "
+                "order by symbol",
+                params,
             ).df()
             orders = con.execute(
-                "select * from orders where mode = ? and exchange = ? and status in "
+                "select * from orders where account = ? and mode = ? and exchange = ? "
+                "and status in "
                 f"({', '.join(repr(str(s)) for s in OPEN_STATES)}) "
                 "order by created_at, client_order_id",
                 params,
             ).df()
             previous = con.execute(
-                "select * from equity_curve where mode = ? and ts < ? order by ts desc limit 1",
-                [self.mode, as_of],
+                "select * from equity_curve where account = ? and mode = ? and ts < ? "
+                "order by ts desc limit 1",
+                [self.account, self.mode, as_of],
             ).df()
             last_mark = con.execute(
-                "select max(ts) from equity_curve where mode = ?", [self.mode]
+                "select max(ts) from equity_curve where account = ? and mode = ?",
+                [self.account, self.mode],
             ).fetchall()[0][0]
             # summed exactly (math.fsum): a parallel SQL sum of floats depends on the order the
             # rows arrive in, and a re-run must reproduce the original run to the last bit
@@ -384,8 +472,9 @@ class Trader:
                 row[0]
                 for row in con.execute(
                     "select (case when side = 'sell' then amount * price else -amount * price "
-                    "end - fee) * coalesce(quote_rate, 1.0) from trades where mode = ?",
-                    [self.mode],
+                    "end - fee) * coalesce(quote_rate, 1.0) from trades "
+                    "where account = ? and mode = ?",
+                    [self.account, self.mode],
                 ).fetchall()
             )
             since = as_of - self.bar * history
@@ -404,7 +493,7 @@ class Trader:
             )
             bar_keys = [
                 decision_id(
-                    self.mode,
+                    self.owner,
                     self.strategy.name,
                     self.exchange,
                     s,
@@ -454,12 +543,13 @@ class Trader:
         newest = rows.iloc[-1]
         bar_ts = pd.Timestamp(newest["ts"]).to_pydatetime()
         did = decision_id(
-            self.mode, self.strategy.name, self.exchange, target.symbol, self.timeframe, bar_ts
+            self.owner, self.strategy.name, self.exchange, target.symbol, self.timeframe, bar_ts
         )
         if did in state.decided:
             return None
         row = {
             "id": did,
+            "account": self.account,
             "mode": self.mode,
             "strategy": self.strategy.name,
             "exchange": self.exchange,
@@ -469,6 +559,10 @@ class Trader:
             "decided_at": as_of,
             "model_name": target.name if self.strategy.uses_model else None,
             "model_version": champion.version if champion and self.strategy.uses_model else None,
+            # the champion trained on this bar: its prediction flatters it (labelled, rule 2)
+            "in_sample": bool(
+                champion is not None and self.strategy.uses_model and champion.trained_on(bar_ts)
+            ),
             "prediction_id": None,
             "pred_return": None,
             "prob_up": None,
@@ -495,7 +589,7 @@ class Trader:
         frame = rows
         if self.strategy.uses_model:
             if champion is None:
-                row["reason"] = f"no champion for {target.name}: run `cryptobot train`"
+                row["reason"] = self.no_champion(target)
                 return decision
             complete = rows.dropna(subset=champion.required)
             if complete.empty or complete["ts"].iloc[-1] != newest["ts"]:
@@ -629,6 +723,7 @@ class Trader:
             if before is None and symbol not in touched:
                 continue
             first = before or Position(
+                account=self.account,
                 mode=self.mode,
                 exchange=self.exchange,
                 symbol=symbol,
@@ -647,6 +742,7 @@ class Trader:
             values = book.positions[k]
             marked = bool((bars.avail[: t + 1, k] <= as_of_ns).any())
             out[symbol] = Position(
+                account=self.account,
                 mode=first.mode,
                 exchange=first.exchange,
                 symbol=symbol,
@@ -707,10 +803,11 @@ class Trader:
         if action != "order":
             return
         cid = client_order_id(
-            self.mode, self.strategy.name, self.exchange, symbol, self.timeframe, row["bar_ts"]
+            self.owner, self.strategy.name, self.exchange, symbol, self.timeframe, row["bar_ts"]
         )
         order = Order(
             client_order_id=cid,
+            account=self.account,
             mode=self.mode,
             strategy=self.strategy.name,
             exchange=self.exchange,
@@ -735,6 +832,7 @@ class Trader:
         with write_connection(settings.warehouse, timeout=settings.write_lock_timeout) as con:
             con.execute("begin transaction")  # a step is stored whole or not at all
             try:
+                open_account(con, self.account, self.mode)
                 _write_marks(con, point, positions, filled_orders, fills)
                 _write_decisions(con, [d for d in decisions if d.row is not None])
                 con.execute("commit")
@@ -748,6 +846,7 @@ class Trader:
         for fill in fills:
             order = fill.order
             position = positions.get(order.symbol) or Position(
+                account=self.account,
                 mode=self.mode,
                 exchange=order.exchange,
                 symbol=order.symbol,
@@ -890,6 +989,8 @@ class ReplayResult:
     equity: EquityPoint | None
     seconds: float
     decide_seconds: list[float]
+    #: some bar was one a champion trained on (allowed by ``allow_in_sample``): labelled
+    in_sample: bool = False
 
 
 def replay(
@@ -898,18 +999,50 @@ def replay(
     days: float = 30,
     end: datetime | None = None,
     symbols: list[str] | None = None,
+    account: str | None = None,
+    allow_in_sample: bool = False,
     log: Callable[[str], None] = _quiet,
 ) -> ReplayResult:
     """Run the trading step at every bar close of the ``days`` before ``end`` (default: the
-    newest bar's close), oldest first, as the hourly schedule would have; returns totals."""
+    newest bar's close), oldest first, as the hourly schedule would have; returns totals.
+
+    A window reaching bars a champion trained on (before its holdout) is refused, as a
+    backtest's is (:func:`models.backtest.in_sample_refusal`), unless ``allow_in_sample``: then
+    the result and each such decision (``trade_decisions.in_sample``) are labelled in-sample."""
     from models.predictions import resolve_outcomes
 
     t0 = time.perf_counter()
-    trader = Trader(settings, symbols=symbols, log=log)
-    end = pd.Timestamp(end or default_as_of(settings)).to_pydatetime()
+    trader = Trader(settings, symbols=symbols, account=account, log=log)
+    if end is None:  # the newest stored bar, however old: a replay trades history
+        end = default_as_of(
+            settings,
+            exchange=trader.exchange,
+            timeframe=trader.timeframe,
+            symbols=trader.symbols,
+            refuse_stale=False,
+        )
+    end = pd.Timestamp(end).to_pydatetime()
     steps = int(timedelta(days=days) / trader.bar)
     times = [end - trader.bar * (steps - 1 - k) for k in range(steps)]
     total = ReplayResult(times[0], end, 0, 0, 0, 0, None, 0.0, [])
+    if trader.strategy.uses_model:
+        first_bar = times[0] - trader.bar  # the bar decided at the first close
+        trained = {
+            f"{target.name} v{champion.version}": champion.holdout_start
+            for target in trader.targets
+            if (champion := trader.champion(target)) is not None and champion.trained_on(first_bar)
+        }
+        if trained and not allow_in_sample:
+            from models.backtest import in_sample_refusal
+
+            raise TradingError(in_sample_refusal(trained, first_bar, "replay"))
+        if trained:
+            total.in_sample = True
+            log(
+                "replay: IN-SAMPLE: "
+                + ", ".join(trained)
+                + " trained on some of these bars; their decisions are labelled in_sample"
+            )
     day = None
     for as_of in times:
         result = trader.step(as_of)

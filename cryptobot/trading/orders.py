@@ -97,6 +97,7 @@ class Order:
     exchange_order_id: str | None = None
     reason: str | None = None
     updated_at: datetime | None = None
+    account: str = "default"
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):
@@ -131,6 +132,7 @@ class Order:
         """The ``orders`` table row."""
         return {
             "client_order_id": self.client_order_id,
+            "account": self.account,
             "mode": self.mode,
             "strategy": self.strategy,
             "exchange": self.exchange,
@@ -194,6 +196,7 @@ class Fill:
             "price": self.price,
             "fee": self.fee,
             "fee_currency": self.fee_currency or order.symbol.split("/")[1],
+            "account": order.account,
             "mode": order.mode,
             "strategy": order.strategy,
             "ts": self.ts,

@@ -33,6 +33,7 @@ class Position:
     opened_at: datetime | None = None
     updated_at: datetime | None = None
     is_simulated: bool = False
+    account: str = "default"
 
     def applied(self, signed_amount: float, price: float, fee: float, when: datetime) -> Position:
         """The position after a fill of ``signed_amount`` at ``price`` paying ``fee`` (the
@@ -79,6 +80,7 @@ class Position:
 
     def row(self) -> dict:
         return {
+            "account": self.account,
             "mode": self.mode,
             "exchange": self.exchange,
             "symbol": self.symbol,
@@ -108,6 +110,7 @@ class EquityPoint:
     day_start_equity: float
     daily_pnl: float
     is_simulated: bool
+    account: str = "default"
 
     @property
     def daily_loss(self) -> float:

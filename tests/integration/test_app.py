@@ -150,6 +150,7 @@ def test_overview_shows_equity_pnl_drawdown_and_open_positions(seeded_env):
         held = con.execute("select symbol from positions where amount <> 0 order by 1").fetchall()
     assert sorted(positions["symbol"]) == [s for (s,) in held] and len(held) == 2
     assert "PAPER" in texts(at.markdown)
+    assert any(c.value == "Account **default** (paper)" for c in at.caption)  # which account
     assert metric(at, "Registered models") == "1"
 
 

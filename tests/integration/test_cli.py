@@ -25,6 +25,7 @@ COMMANDS = [
     "promote",
     "predict",
     "trade",
+    "account",
     "backtest",
     "check-lookahead",
     "keys",

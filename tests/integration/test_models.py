@@ -824,3 +824,38 @@ def test_cli_predict_asks_the_champion_and_resolves(cli_env, trained):
     stored = _stored(cli_env, TARGET.name)
     assert last_ts in set(stored["ts"])
     assert not math.isnan(stored["predicted"].iloc[-1])
+
+
+# -- after a killed training (kept last: it adds a half-registered version to the store) --------
+
+
+def test_the_next_training_marks_what_a_killed_one_left(store, trained):
+    import subprocess
+
+    client = configure(store)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tags = {
+        "training.key": "killed-before-the-gate",
+        "cryptobot.pid": str(gone.pid),
+        "cryptobot.host": __import__("socket").gethostname(),
+    }
+    killed = client.create_run(trained.experiment_id, tags=tags)  # left RUNNING
+    source = client.get_model_version(TARGET.name, _champion(client)).source
+    half = str(client.create_model_version(TARGET.name, source, run_id=killed.info.run_id).version)
+    before = {m["name"]: m for m in list_models(store)}[TARGET.name]
+    assert before["incomplete"] == 1  # never counted, even before the cleanup
+    assert half not in {v["version"] for v in model_versions(store, TARGET.name)}
+
+    lines: list[str] = []
+    train_target(store, TARGET, families=["xgboost"], folds=FOLDS, log=lines.append)
+    assert any("an earlier training was interrupted: 1 run(s) left RUNNING" in x for x in lines)
+    assert client.get_run(killed.info.run_id).info.status == "FAILED"
+    assert client.get_model_version(TARGET.name, half).tags["incomplete"] == "true"
+    with pytest.raises(ModelError, match="is incomplete"):
+        promote(store, TARGET.name, half, force=True, reason="no", by="t")
+    # every version of the trainings that reached the gate is marked complete, none incomplete
+    for version in client.search_model_versions(f"name='{TARGET.name}'"):
+        if str(version.version) != half:
+            assert version.tags.get("training.complete") == "true", version.version
+            assert "incomplete" not in version.tags

@@ -59,7 +59,10 @@ def test_cli_report_prints_the_headline_and_path(settings, seeded):
     assert result.exit_code == 0, result.output
     path = settings.reports_dir / "monthly-2025-12-31.html"
     assert path.is_file()
-    assert "[SIMULATED] cryptobot monthly report: December 2025 (paper)" in result.output
+    assert (
+        "[SIMULATED] cryptobot monthly report: December 2025 (account default, paper)"
+        in result.output
+    )
     last = seeded.equity["equity"].iloc[-1]
     assert f"-> {last:,.2f}" in result.output
     assert f"{len(seeded.trades)} trades" in result.output

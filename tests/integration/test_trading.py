@@ -313,7 +313,9 @@ def test_cli_trade_runs_the_flow_and_a_rerun_sends_nothing(account: Settings, pr
     as_of = moment.strftime("%Y-%m-%dT%H:%M")
     first = runner.invoke(app, ["trade", "--as-of", as_of])
     assert first.exit_code == 0, first.output
-    assert "decisions at" in first.stdout and "paper account: equity 10,000.00" in first.stdout
+    assert (
+        "decisions at" in first.stdout and "paper account default: equity 10,000.00" in first.stdout
+    )
     before = counts(account)
     again = runner.invoke(app, ["trade", "--as-of", as_of])
     assert again.exit_code == 0, again.output
@@ -403,3 +405,105 @@ def test_the_trade_flow_alerts_its_fills(account: Settings, monkeypatch, prefect
         assert len(fills) == 1
         assert fills[0].splitlines()[0] == f"[SIMULATED] cryptobot paper: {step['fills']} fill(s)"
         assert len(fills[0].splitlines()) == step["fills"] + 1
+
+
+def test_named_accounts_trade_apart_and_a_reset_reopens_history(account: Settings):
+    from cryptobot.trading.accounts import archive_account
+
+    as_of = default_as_of(account) - 48 * HOUR
+    Trader(account).step(as_of)
+    Trader(account, account="exp").step(as_of)
+    decisions = query(account, "select account, id, client_order_id from trade_decisions")
+    assert sorted(decisions.groupby("account").size().items()) == [
+        ("default", len(SYMBOLS)),
+        ("exp", len(SYMBOLS)),
+    ]
+    # the default account keeps the ids it had before accounts were named; others own theirs
+    assert decisions[decisions["account"] == "default"]["id"].str.startswith("paper:").all()
+    assert decisions[decisions["account"] == "exp"]["id"].str.startswith("paper@exp:").all()
+    orders = query(account, "select account, client_order_id from orders")
+    assert orders["client_order_id"].is_unique and set(orders["account"]) <= {"default", "exp"}
+
+    # exp marks a later moment; the default account's history is not blocked by it
+    assert not Trader(account, account="exp").step(as_of + 24 * HOUR).already_marked
+    assert not Trader(account).step(as_of + HOUR).already_marked
+    blocked = Trader(account, account="exp").step(as_of + HOUR)
+    assert blocked.already_marked  # exp's mark is later: "already traded"
+    default_before = query(account, "select * from equity_curve where account = 'default'")
+
+    moved = archive_account(account, "exp", close=False)
+    assert moved.rows["equity_curve"] == 2 and moved.rows["trade_decisions"] == 2 * len(SYMBOLS)
+    again = Trader(account, account="exp").step(as_of + HOUR)
+    assert not again.already_marked and again.already_decided == 0  # a fresh account
+    assert again.equity.equity == account.trading.initial_capital
+    assert query(account, "select * from equity_curve where account = 'default'").equals(
+        default_before
+    )
+
+
+def test_a_replay_over_bars_the_champion_trained_on_is_refused_unless_allowed(account: Settings):
+    from models.predictions import load_champion
+
+    target = Trader(account).targets[0]
+    holdout = load_champion(account, target).holdout_start
+    assert holdout is not None
+    end = (holdout - 24 * HOUR).to_pydatetime()  # a window the champions trained on
+    with pytest.raises(TradingError, match="no out-of-sample prediction before") as caught:
+        replay(account, days=0.25, end=end)
+    assert "--allow-in-sample" in str(caught.value) and "replay is then labelled" in str(
+        caught.value
+    )
+    assert counts(account)["trade_decisions"] == 0  # refused before any step
+
+    allowed = replay(account, days=0.25, end=end, allow_in_sample=True)
+    assert allowed.in_sample and allowed.steps == 6
+    labels = query(account, "select distinct in_sample from trade_decisions")["in_sample"]
+    assert list(labels) == [True]
+
+    later = replay(account, days=0.25, end=default_as_of(account) - 24 * HOUR)
+    assert not later.in_sample  # out of sample: not labelled
+    fresh = query(account, "select in_sample from trade_decisions where decided_at > ?", [end])
+    assert len(fresh) and not fresh["in_sample"].any()
+
+
+def test_train_names_the_exchanges_that_hold_a_symbol(account: Settings):
+    from cryptobot.errors import ModelError
+    from models.dataset import Target
+    from models.train import train_target
+
+    with pytest.raises(ModelError) as caught:
+        train_target(account, Target("binance", "BTC/USDT", "1h", 1), families=["xgboost"])
+    message = str(caught.value)
+    assert "no rows in marts.fct_features for binance BTC/USDT 1h" in message
+    assert "BTC/USDT is stored under simulator 1h (1,440 candles), not under binance 1h" in message
+    assert "pass --exchange simulator" in message
+
+
+def test_a_symbol_whose_challenger_the_gate_refused_says_so_in_its_decision(
+    account: Settings, tmp_path: Path
+):
+    from models.tracking import configure
+
+    fresh = account.model_copy(
+        update={
+            "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "symbols": SYMBOLS[:1],
+        }
+    )
+    client = configure(fresh)
+    name = Trader(fresh).targets[0].name
+    client.create_registered_model(name)
+    version = client.create_model_version(name, source="file:///nonexistent/model").version
+    for key, value in {
+        "family": "xgboost",
+        "gate.decision": "refused",
+        "gate.reasons": "holdout accuracy 50.4% is not significantly above 50% (p=0.31)",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    result = Trader(fresh).step(default_as_of(account) - 48 * HOUR)
+    (decision,) = result.decisions
+    assert decision["action"] == "skip"
+    assert decision["reason"].startswith(
+        f"no champion for {name}: its challenger v{version} (xgboost) was refused by the gate: "
+        "holdout accuracy 50.4%"
+    )

@@ -10,11 +10,19 @@ from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info
 from cryptobot.api.schemas import EquityPage, OrderPage, Positions, Problem, Status, TradePage
 from cryptobot.api.snapshot import Snapshot
-from cryptobot.config import ApiSettings
+from cryptobot.config import ACCOUNT_PATTERN, ApiSettings
 from cryptobot.readmodel import AccountFilters
 from cryptobot.trading.orders import OrderStatus
 
-Mode = Annotated[Literal["paper", "live"], Query(description="the account")]
+Mode = Annotated[Literal["paper", "live"], Query(description="the account's mode")]
+AccountName = Annotated[
+    str,
+    Query(
+        pattern=ACCOUNT_PATTERN.pattern,
+        description="the account's name (`cryptobot account list`)",
+        examples=["default"],
+    ),
+]
 Symbol = Annotated[
     str | None, Query(max_length=40, description="one market, e.g. BTC/USDT", examples=["BTC/USDT"])
 ]
@@ -29,9 +37,10 @@ def router(config: ApiSettings) -> APIRouter:
     Limit = Annotated[int, Query(ge=1, le=config.max_page_size, description="rows per page")]
     Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 
-    def filters(mode, symbol, side, status, start, end) -> AccountFilters:
+    def filters(mode, account, symbol, side, status, start, end) -> AccountFilters:
         return AccountFilters(
             mode=mode,
+            account=account,
             symbols=(symbol,) if symbol is not None else (),
             sides=(side,) if side is not None else (),
             statuses=(str(status),) if status is not None else (),
@@ -51,28 +60,31 @@ def router(config: ApiSettings) -> APIRouter:
         return await respond(snap, ("status/json",), build)
 
     @api.get("/positions", response_model=Positions, summary="Open and closed positions")
-    async def positions(snap: Snap, _: Token, mode: Mode = "paper") -> Response:
+    async def positions(
+        snap: Snap, _: Token, mode: Mode = "paper", account: AccountName = "default"
+    ) -> Response:
         """Each market's position in the account, largest first, marked at the latest equity
         row's price (`unrealized_pnl`); realised P&L and fees to date."""
 
         def build(snap: Snapshot) -> Positions:
-            found = reads.positions(snap.cursor(), mode)
+            found = reads.positions(snap.cursor(), mode, account)
             return Positions(snapshot=snapshot_info(snap), mode=mode, items=found)
 
-        return await respond(snap, ("positions", mode), build)
+        return await respond(snap, ("positions", mode, account), build)
 
     @api.get("/equity", response_model=EquityPage, summary="The account's equity curve")
     async def equity(
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
+        account: AccountName = "default",
         start: Start = None,
         end: End = None,
         limit: Limit = 500,
         offset: Offset = 0,
     ) -> Response:
         """Marks at each decision time, newest first, paged."""
-        wanted = filters(mode, None, None, None, start, end)
+        wanted = filters(mode, account, None, None, None, start, end)
 
         def build(snap: Snapshot) -> EquityPage:
             page = reads.equity(snap.cursor(), wanted, limit, offset)
@@ -87,6 +99,7 @@ def router(config: ApiSettings) -> APIRouter:
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
+        account: AccountName = "default",
         symbol: Symbol = None,
         side: Side = None,
         status: Annotated[OrderStatus | None, Query(description="order state")] = None,
@@ -97,7 +110,7 @@ def router(config: ApiSettings) -> APIRouter:
     ) -> Response:
         """Every order of the account with its current state, filtered by market, side,
         state and decision time, paged."""
-        wanted = filters(mode, symbol, side, status, start, end)
+        wanted = filters(mode, account, symbol, side, status, start, end)
 
         def build(snap: Snapshot) -> OrderPage:
             page = reads.orders(snap.cursor(), wanted, limit, offset)
@@ -112,6 +125,7 @@ def router(config: ApiSettings) -> APIRouter:
         snap: Snap,
         _: Token,
         mode: Mode = "paper",
+        account: AccountName = "default",
         symbol: Symbol = None,
         side: Side = None,
         start: Start = None,
@@ -121,7 +135,7 @@ def router(config: ApiSettings) -> APIRouter:
     ) -> Response:
         """Every fill of the account with its costs (fee, spread, slippage), filtered by
         market, side and fill time, paged."""
-        wanted = filters(mode, symbol, side, None, start, end)
+        wanted = filters(mode, account, symbol, side, None, start, end)
 
         def build(snap: Snapshot) -> TradePage:
             page = reads.trades(snap.cursor(), wanted, limit, offset)
