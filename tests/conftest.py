@@ -16,6 +16,12 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from cryptobot.config import Settings  # noqa: E402
 
+# Prefect sets up logging once per process, binding its console handler to the sys.stderr of
+# that moment: do it now, not inside a CliRunner invocation whose stream closes afterwards
+from prefect.logging.configuration import ensure_logging_setup  # noqa: E402
+
+ensure_logging_setup()
+
 
 @pytest.fixture(autouse=True)
 def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import getpass
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -50,10 +53,39 @@ def telegram(
 
     Examples: `cryptobot telegram`, `cryptobot telegram --once`.
     """
+    with _bot_logging():
+        _run_bot(once)
+
+
+@contextmanager
+def _bot_logging() -> Iterator[None]:
+    """The bot's log lines on stderr (JSON with --log-format json) and httpx quiet (one line per
+    long poll otherwise), for the bot's lifetime only."""
+    from cryptobot import logs
+
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    added = None
+    if not root.handlers:
+        added = logging.StreamHandler(sys.stderr)
+        added.setFormatter(
+            logs.JsonLines()
+            if logs.current_format() == "json"
+            else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+        )
+        root.addHandler(added)
+    level = httpx_logger.level
+    httpx_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        httpx_logger.setLevel(level)
+        if added is not None:
+            root.removeHandler(added)
+
+
+def _run_bot(once: bool) -> None:
     from cryptobot.telegram.bot import TelegramBot
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long poll otherwise
     try:
         settings = load_settings()
         bot = TelegramBot(
