@@ -10,6 +10,10 @@ Prints, per step over the newest N bars (champions already loaded, as in a runni
   all eight risk checks per symbol), no writes;
 - step: the whole step including its warehouse writes (fills, positions, equity point, one
   transaction per decision with its prediction and order);
+- live, bar close -> acknowledgement: a live account on the same bars against an in-process fake
+  exchange with ccxt's interface (answering at once, so this is our side of the latency): from the
+  step's start (the schedule fires at the bar's close, data already stored) to each order's
+  acknowledgement, as stored in ``orders.acknowledged_at``, and decision -> acknowledgement;
 and, for the hourly flow including Prefect's overhead:
 - the `trade` flow run in a process whose Prefect server is already up (the worker's case);
 - `cryptobot trade` from a cold shell (a fresh process, imports, a temporary Prefect server).
@@ -82,6 +86,42 @@ def main() -> None:
     print(f"champions loaded in {load:.2f} s (once per worker process)")
     print(row(f"decide ({n} symbols, no writes)", decide))
     print(row(f"step ({n} symbols, with writes)", step))
+
+    # live: the same bars on the live account, orders acknowledged by a fake exchange
+    from datetime import UTC, datetime
+
+    from cryptobot.trading.brokers import LiveBroker
+    from tests.fake_exchange import FakeExchange
+
+    live = settings.model_copy(
+        update={"trading": settings.trading.model_copy(update={"mode": "live"})}
+    )
+    with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
+        closes = dict(
+            con.execute(
+                "select symbol, arg_max(close, ts) from market_data where exchange = ? "
+                "group by symbol",
+                [trader.exchange],
+            ).fetchall()
+        )
+    live_trader = Trader(live, broker=LiveBroker(FakeExchange(closes, balance=1e12)))
+    starts = {}
+    for as_of in times:
+        starts[as_of] = datetime.now(UTC).replace(tzinfo=None)
+        live_trader.step(as_of)
+    with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
+        acked = con.execute(
+            "select o.created_at, o.acknowledged_at, d.created_at from orders o "
+            "join trade_decisions d on d.id = o.decision_id "
+            "where o.mode = 'live' and o.acknowledged_at is not null"
+        ).fetchall()
+    close_to_ack = [(ack - starts[made]).total_seconds() for made, ack, _ in acked]
+    decision_to_ack = [(ack - decided).total_seconds() for _, ack, decided in acked]
+    if acked:
+        print(row(f"live: bar close -> ack ({len(acked)} orders)", close_to_ack))
+        print(row("live: decision -> ack", decision_to_ack))
+    else:
+        print("live: no order was sent over these bars")
 
     # the flow in a process whose Prefect server is up (second run: the server is warm)
     from prefect.testing.utilities import prefect_test_harness

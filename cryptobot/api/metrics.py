@@ -5,9 +5,10 @@ token. Read from the warehouse snapshot at each scrape: the age of the newest ba
 the snapshot's age, the newest finished ingest batch's duration per (source, table); and from
 the Prefect server when one is configured, the duration of each deployment's newest run.
 
-Not exported: order latency from decision to exchange acknowledgement. The warehouse keeps an
-order's decision time (``orders.created_at``) and its last update (``updated_at``), not the moment
-the exchange acknowledged it, and a number made from other times would not be that latency.
+Order latency (migration 011): per mode, over the newest acknowledged orders, the seconds from
+the decision (its audit row's wall-clock time) to the exchange's acknowledgement, and from sending
+to acknowledgement, as quantiles (0.5, 0.99, 1 = the maximum). The paper desk acknowledges at
+once, so its figures are the step's own time from deciding to handing the order over.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def warehouse_gauges(
     ingest: list[dict],
     flows: list[dict],
     snapshots: dict | None = None,
+    latency: list[dict] | None = None,
 ) -> list[Metric]:
     """The gauges read from the warehouse snapshot and Prefect at one scrape, and the snapshot
     refresher's counts (``Snapshots.status()``)."""
@@ -97,7 +99,7 @@ def warehouse_gauges(
     for row in flows:
         if row.get("seconds") is not None:
             runs.add_metric([row["name"] or "", row["state"] or ""], float(row["seconds"]))
-    found = [age, snapshot, batches, runs]
+    found = [age, snapshot, batches, runs, *order_latency_gauges(latency or [])]
     if snapshots is not None:
         copies = CounterMetricFamily(
             "cryptobot_api_snapshot_copies",
@@ -114,3 +116,31 @@ def warehouse_gauges(
         held.add_metric([], snapshots["copy_lock_seconds_total"])
         found += [copies, held]
     return found
+
+
+def order_latency_gauges(latency: list[dict]) -> list[Metric]:
+    """``reads.order_latency`` as two gauges with a ``quantile`` label, and the order count."""
+    decision = GaugeMetricFamily(
+        "cryptobot_order_decision_to_ack_seconds",
+        "seconds from a trading decision to the exchange's acknowledgement of its order, over "
+        "the newest acknowledged orders (quantile 1: the maximum)",
+        labels=["mode", "quantile"],
+    )
+    send = GaugeMetricFamily(
+        "cryptobot_order_send_to_ack_seconds",
+        "seconds from sending an order to the exchange's acknowledgement (quantile 1: maximum)",
+        labels=["mode", "quantile"],
+    )
+    counted = GaugeMetricFamily(
+        "cryptobot_order_latency_orders",
+        "acknowledged orders the order latency quantiles are taken over",
+        labels=["mode"],
+    )
+    for row in latency:
+        counted.add_metric([row["mode"]], row["orders"])
+        for family, prefix in ((decision, "decision"), (send, "send")):
+            for quantile, key in (("0.5", "p50"), ("0.99", "p99"), ("1", "max")):
+                value = row.get(f"{prefix}_{key}")
+                if value is not None:
+                    family.add_metric([row["mode"], quantile], float(value))
+    return [decision, send, counted]

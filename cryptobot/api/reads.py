@@ -376,6 +376,38 @@ def quality(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
+#: acknowledged orders the latency quantiles are taken over (the newest ones)
+LATENCY_ORDERS = 500
+
+
+def order_latency(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per mode, over its newest acknowledged orders: seconds from the decision (its audit row's
+    wall-clock time) to the exchange's acknowledgement, and from sending to acknowledgement
+    (p50, p99, max), and how many orders they cover."""
+    return query(
+        con,
+        f"""
+        with latest as (
+            select o.mode,
+                epoch(o.acknowledged_at) - epoch(d.created_at) as decision_to_ack,
+                epoch(o.acknowledged_at) - epoch(o.sent_at) as send_to_ack
+            from orders o join trade_decisions d on d.id = o.decision_id
+            where o.acknowledged_at is not null
+            qualify row_number() over (partition by o.mode order by o.acknowledged_at desc)
+                <= {LATENCY_ORDERS}
+        )
+        select mode, count(*) as orders,
+            quantile_cont(decision_to_ack, 0.5) as decision_p50,
+            quantile_cont(decision_to_ack, 0.99) as decision_p99,
+            max(decision_to_ack) as decision_max,
+            quantile_cont(send_to_ack, 0.5) as send_p50,
+            quantile_cont(send_to_ack, 0.99) as send_p99,
+            max(send_to_ack) as send_max
+        from latest group by mode order by mode
+        """,
+    )
+
+
 def ingest_durations(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The newest finished ingest batch per (source, table): its seconds from start to end."""
     return query(

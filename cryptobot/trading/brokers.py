@@ -30,7 +30,7 @@ from cryptobot.config import Settings, TradingSettings
 from cryptobot.errors import TradingError
 from cryptobot.keystore import ExchangeKeys, SecretBlockReader, exchange_keys
 from cryptobot.trading.markets import MarketRules, simulated_rules, with_override
-from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus
+from cryptobot.trading.orders import CCXT_STATUS, Fill, Order, OrderStatus, wall_clock
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ class PaperBroker:
         return self.spread_assumed, "assumed (paper)"
 
     def submit(self, order: Order, when: datetime) -> tuple[Order, list[Fill]]:
-        """The paper desk takes the order; the core fills it at the next bar's open."""
-        return order.moved_to(OrderStatus.SUBMITTED, when), []
+        """The paper desk takes the order (acknowledged at once); the core fills it at the next
+        bar's open."""
+        now = wall_clock()
+        return order.moved_to(OrderStatus.SUBMITTED, when, sent_at=now, acknowledged_at=now), []
 
 
 def live_client(
@@ -232,8 +234,10 @@ class LiveBroker:
         """Send ``order`` unless the exchange already has it; return its state and new fills."""
         self._markets()
         answer = self.find(order)
+        sent = acknowledged = None
         if answer is None:
             try:
+                sent = wall_clock()
                 answer = self.client.create_order(
                     order.symbol,
                     "market",
@@ -242,6 +246,7 @@ class LiveBroker:
                     None,
                     {"clientOrderId": order.client_order_id},
                 )
+                acknowledged = wall_clock()
             except ccxt.DuplicateOrderId:
                 answer = self.find(order)
                 if answer is None:
@@ -251,7 +256,11 @@ class LiveBroker:
                     ) from None
             except (ccxt.InsufficientFunds, ccxt.InvalidOrder) as exc:
                 reason = self._redacted(f"{type(exc).__name__}: {exc}")[:300]
-                return order.moved_to(OrderStatus.REJECTED, when, reason=reason), []
+                rejected = order.moved_to(
+                    OrderStatus.REJECTED, when, reason=reason, sent_at=sent,
+                    acknowledged_at=wall_clock(),
+                )  # fmt: skip
+                return rejected, []
             except ccxt.NetworkError as exc:
                 raise TradingError(
                     f"{order.symbol}: could not reach {self.client.id} to send order "
@@ -259,7 +268,10 @@ class LiveBroker:
                     "run sends it (the client order id keeps that safe)",
                     retryable=True,
                 ) from None
-        return self.apply(order, answer, when)
+        done, fills = self.apply(order, answer, when)
+        if acknowledged is not None:
+            done = replace(done, sent_at=sent, acknowledged_at=acknowledged)
+        return done, fills
 
     def _redacted(self, text: str) -> str:
         return _redacted(self.client, text)

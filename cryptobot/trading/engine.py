@@ -943,7 +943,9 @@ def _store_fills(con, orders: dict[str, Order], fills: list[Fill]) -> None:
         row = order.row()
         con.execute(
             "update orders set status = ?, filled = ?, average_price = ?, fee = ?, "
-            "exchange_order_id = ?, reason = ?, updated_at = ? where client_order_id = ?",
+            "exchange_order_id = ?, reason = ?, updated_at = ?, "
+            "sent_at = coalesce(sent_at, ?), acknowledged_at = coalesce(acknowledged_at, ?) "
+            "where client_order_id = ?",
             [
                 row["status"],
                 row["filled"],
@@ -952,6 +954,8 @@ def _store_fills(con, orders: dict[str, Order], fills: list[Fill]) -> None:
                 row["exchange_order_id"],
                 row["reason"],
                 row["updated_at"],
+                row["sent_at"],
+                row["acknowledged_at"],
                 row["client_order_id"],
             ],
         )

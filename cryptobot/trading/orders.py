@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from cryptobot.errors import TradingError
@@ -98,6 +98,10 @@ class Order:
     reason: str | None = None
     updated_at: datetime | None = None
     account: str = "default"
+    #: wall clock (naive UTC) when the order left for the exchange and when the exchange
+    #: acknowledged it (the paper desk: at once); None where not seen
+    sent_at: datetime | None = None
+    acknowledged_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):
@@ -152,6 +156,8 @@ class Order:
             "is_simulated": self.is_simulated,
             "created_at": self.created_at,
             "updated_at": self.updated_at or self.created_at,
+            "sent_at": self.sent_at,
+            "acknowledged_at": self.acknowledged_at,
         }
 
     @classmethod
@@ -161,6 +167,11 @@ class Order:
         fields = {key: row[key] for key in cls.__dataclass_fields__ if key in row}
         fields["status"] = OrderStatus(fields["status"])
         return cls(**fields)
+
+
+def wall_clock() -> datetime:
+    """Now, naive UTC (the warehouse's convention), for an order's sent and acknowledged times."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

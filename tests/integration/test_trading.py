@@ -300,6 +300,53 @@ def test_live_mode_sends_each_order_once_through_ccxt(account: Settings):
     assert query(account, "select count(*) n from orders where mode = 'paper'")["n"][0] == 0
 
 
+def test_orders_record_when_they_were_sent_and_acknowledged(account: Settings):
+    """Decision -> send -> acknowledgement, wall clock, stored per order (migration 011) and
+    served by the REST API's /metrics as order latency quantiles."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cryptobot.api.metrics import ApiMetrics, order_latency_gauges
+    from cryptobot.api.reads import order_latency
+    from cryptobot.warehouse.db import read_connection
+
+    live = account.model_copy(
+        update={"trading": account.trading.model_copy(update={"mode": "live"})}
+    )
+    as_of = default_as_of(account) - 48 * HOUR
+    closes = query(
+        account,
+        "select symbol, close from market_data where ts = ? and exchange = 'simulator'",
+        [as_of - HOUR],
+    )
+    exchange = FakeExchange(dict(zip(closes["symbol"], closes["close"], strict=True)))
+    Trader(live, broker=LiveBroker(exchange)).step(as_of)
+    Trader(account).step(as_of)  # the paper account, same bar
+    orders = query(
+        account,
+        "select o.mode, o.sent_at, o.acknowledged_at, d.created_at as decided from orders o "
+        "join trade_decisions d on d.id = o.decision_id",
+    )
+    assert set(orders["mode"]) == {"live", "paper"}
+    assert orders["sent_at"].notna().all() and orders["acknowledged_at"].notna().all()
+    assert (orders["decided"] <= orders["sent_at"]).all()
+    assert (orders["sent_at"] <= orders["acknowledged_at"]).all()
+    paper = orders[orders["mode"] == "paper"]
+    assert (paper["sent_at"] == paper["acknowledged_at"]).all()  # the desk takes it at once
+
+    with read_connection(account.warehouse) as con:
+        latency = {row["mode"]: row for row in order_latency(con)}
+    live_orders = orders[orders["mode"] == "live"]
+    assert latency["live"]["orders"] == len(live_orders)
+    worst = (live_orders["acknowledged_at"] - live_orders["decided"]).max().total_seconds()
+    assert latency["live"]["decision_max"] == pytest.approx(worst, abs=1e-6)
+    text = ApiMetrics().exposition(order_latency_gauges(list(latency.values()))).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = families["cryptobot_order_decision_to_ack_seconds"].samples
+    assert {(s.labels["mode"], s.labels["quantile"]) for s in samples} == {
+        (mode, q) for mode in ("live", "paper") for q in ("0.5", "0.99", "1")
+    }
+
+
 def test_cli_trade_refuses_live_without_keys(account: Settings, monkeypatch, prefect_harness):
     monkeypatch.setenv("CRYPTOBOT_TRADING__MODE", "live")
     result = runner.invoke(app, ["trade"])

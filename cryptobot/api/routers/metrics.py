@@ -27,7 +27,8 @@ def router(config: ApiSettings) -> APIRouter:
         summary="Prometheus metrics",
     )
     async def metrics(request: Request, _: Token) -> Response:
-        """Bar age per series, the snapshot's age, ingest batch and flow run durations, API
+        """Bar age per series, the snapshot's age, ingest batch and flow run durations, order
+        latency from decision (and from sending) to the exchange's acknowledgement, API
         request latency per route (histogram) and rate-limited requests, in Prometheus' text
         format. Scrape it with `authorization: {credentials: <token>}` in Prometheus' config."""
         state = state_of(request)
@@ -40,12 +41,17 @@ def router(config: ApiSettings) -> APIRouter:
                 ingest = await cached(
                     snap, ("ingest_durations",), lambda: reads.ingest_durations(snap.cursor())
                 )
+                latency = await cached(
+                    snap, ("order_latency",), lambda: reads.order_latency(snap.cursor())
+                )
                 ages, snapshot_age = reads.bar_ages(newest, now), snap.age_seconds(now)
         except CryptobotError:
-            ages, ingest, snapshot_age = [], [], None
+            ages, ingest, snapshot_age, latency = [], [], None, []
         flows = (await deployment_runs(state)).deployments
         body = state.metrics.exposition(
-            warehouse_gauges(ages, snapshot_age, ingest, flows, state.snapshots.status())
+            warehouse_gauges(
+                ages, snapshot_age, ingest, flows, state.snapshots.status(), latency=latency
+            )
         )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
