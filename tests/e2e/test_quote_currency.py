@@ -129,3 +129,24 @@ def test_btc_quoted_5m_series_backtests_in_usdt(settings: Settings, tmp_path):
     assert position == pytest.approx(
         (amount, fill_price * rate, eth_btc[-1] * btc_usdt[-1]), rel=1e-12
     )
+
+    # the report of the last day: money in USDT, the final equity as computed by hand above
+    from cryptobot.render import money_text
+    from cryptobot.reports.build import build_report
+
+    report = build_report(paper, "daily", "2026-03-03")
+    assert "USDT" in report.html
+    assert money_text(final) in report.html
+
+    # training on the BTC-quoted series: walk-forward, judged after costs in USDT by the gate
+    from models.dataset import Target
+    from models.train import train_target
+
+    small = settings.model_copy(
+        update={"training": settings.training.model_copy(update={"min_train": 100, "folds": 2})}
+    )
+    trained = train_target(
+        small, Target("binance", "ETH/BTC", "5m", 1), families=["xgboost"], log=lambda _: None
+    )
+    assert {e.family for e in trained.evaluations} >= {"xgboost", "persistence"}
+    assert trained.decision is not None and trained.decision.reasons is not None
