@@ -186,7 +186,7 @@ class IngestSettings(BaseModel):
     """What a batch of candles must look like before it may change stored bars
     (``cryptobot import``, ``cryptobot ingest``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     revision_max_sigma: float = Field(
         10.0,
@@ -389,7 +389,7 @@ class MarketOverride(BaseModel):
     each given field wins over the stored rules of that market. Amounts are in the base
     currency, the notional in the quote currency, fees are fractions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     amount_step: float | None = Field(None, gt=0, description="amounts are multiples of this")
     min_amount: float | None = Field(None, ge=0, description="smallest order amount (base)")
@@ -410,7 +410,7 @@ class TelegramSettings(BaseModel):
     alert chat and the API URL are the top-level ``telegram_bot_token``, ``telegram_chat_id``
     and ``telegram_api_url``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     alerts: Annotated[list[Literal[ALERT_KINDS]], NoDecode] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(ALERT_KINDS),
@@ -467,7 +467,7 @@ class TelegramSettings(BaseModel):
 class ApiSettings(BaseModel):
     """The read-only REST API (``cryptobot api serve``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = Field("127.0.0.1", description="interface to listen on (0.0.0.0: every one)")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on")

@@ -14,12 +14,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+from prefect.logging.configuration import ensure_logging_setup  # noqa: E402
+
 from cryptobot.config import Settings  # noqa: E402
 
 # Prefect sets up logging once per process, binding its console handler to the sys.stderr of
 # that moment: do it now, not inside a CliRunner invocation whose stream closes afterwards
-from prefect.logging.configuration import ensure_logging_setup  # noqa: E402
-
 ensure_logging_setup()
 
 

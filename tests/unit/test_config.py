@@ -355,3 +355,20 @@ def test_the_uri_mlflow_copied_into_the_environment_is_not_taken_for_the_users(
     second = load_settings()
     assert second.tracking_uri == f"sqlite:///{(tmp_path / 'second').resolve() / 'mlflow.db'}"
     mlflow.set_tracking_uri(None)
+
+
+def test_every_settings_section_refuses_non_finite_numbers():
+    from pydantic import BaseModel
+
+    import cryptobot.config as config
+
+    sections = [
+        value
+        for value in vars(config).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == config.__name__
+    ]
+    assert len(sections) >= 8
+    for section in sections:
+        assert section.model_config.get("allow_inf_nan") is False, section.__name__
