@@ -787,16 +787,26 @@ def _register_secrets(settings: Settings) -> None:
 _URIS_SET_BY_CRYPTOBOT: set[str] = set()
 
 
+#: the URI this process (or the process that started it) pointed MLflow at: MLflow's copy in
+#: ``MLFLOW_TRACKING_URI`` is inherited by child processes, and so is this marker (not a
+#: ``CRYPTOBOT_`` name: it is no setting)
+OURS_ENV = "_CRYPTOBOT_MLFLOW_URI_SET"
+
+
 def mlflow_uri_set_by_cryptobot(uri: str) -> None:
     """Call before ``mlflow.set_tracking_uri(uri)``: MLflow copies it into
-    ``MLFLOW_TRACKING_URI``, which must not then pass for the user's own setting."""
+    ``MLFLOW_TRACKING_URI``, which must not then pass for the user's own setting, here or in a
+    process started from here."""
     _URIS_SET_BY_CRYPTOBOT.add(uri)
+    os.environ[OURS_ENV] = uri
 
 
 def users_mlflow_tracking_uri() -> str | None:
     """MLflow's own ``MLFLOW_TRACKING_URI`` as the user set it (not as MLflow copied ours)."""
     value = os.environ.get("MLFLOW_TRACKING_URI")
-    return value if value and value not in _URIS_SET_BY_CRYPTOBOT else None
+    if not value or value in _URIS_SET_BY_CRYPTOBOT or value == os.environ.get(OURS_ENV):
+        return None
+    return value
 
 
 def _shown_input(field: str, error: Mapping[str, Any]) -> str:

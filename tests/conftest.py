@@ -27,7 +27,10 @@ ensure_logging_setup()
 def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     """No test reads the developer's cryptobot.toml or CRYPTOBOT_* variables."""
     for name in list(os.environ):
-        if name.startswith("CRYPTOBOT_") or name == "MLFLOW_TRACKING_URI":
+        if name.startswith("CRYPTOBOT_") or name in (
+            "MLFLOW_TRACKING_URI",
+            "_CRYPTOBOT_MLFLOW_URI_SET",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 

@@ -357,6 +357,29 @@ def test_the_uri_mlflow_copied_into_the_environment_is_not_taken_for_the_users(
     mlflow.set_tracking_uri(None)
 
 
+def test_a_child_process_does_not_take_the_parents_mlflow_uri_for_the_users(tmp_path: Path):
+    """A CLI started from a process that pointed MLflow somewhere inherits MLFLOW_TRACKING_URI
+    (MLflow exports it) and must still use its own warehouse's registry."""
+    import subprocess
+    import sys
+
+    from models.tracking import configure
+
+    parent = load_settings(data_dir=tmp_path / "parent")
+    configure(parent)
+    child_dir = tmp_path / "child"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOBOT_")}
+    env["CRYPTOBOT_DATA_DIR"] = str(child_dir)
+    assert env["MLFLOW_TRACKING_URI"] == parent.tracking_uri
+    printed = subprocess.run(
+        [sys.executable, "-c", "from cryptobot.config import load_settings as l; "
+         "print(l().tracking_uri)"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert printed == f"sqlite:///{child_dir.resolve() / 'mlflow.db'}"
+    __import__("mlflow").set_tracking_uri(None)
+
+
 def test_every_settings_section_refuses_non_finite_numbers():
     from pydantic import BaseModel
 
