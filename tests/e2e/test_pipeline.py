@@ -130,7 +130,10 @@ def _snapshot(warehouse) -> dict:
         return {
             table: con.execute(f"select * from {table} order by {key}")
             .df()
-            .drop(columns=["created_at", "resolved_at"], errors="ignore")
+            # wall-clock columns: when a row was written, an order sent and acknowledged
+            .drop(
+                columns=["created_at", "resolved_at", "sent_at", "acknowledged_at"], errors="ignore"
+            )
             for table, key in TRADING_TABLES.items()
         }
 

@@ -192,7 +192,8 @@ def snapshot(settings: Settings) -> dict[str, pd.DataFrame]:
     out = {}
     for table, key in keys.items():
         frame = query(settings, f"select * from {table} order by {key}")
-        out[table] = frame.drop(columns=["created_at"], errors="ignore").reset_index(drop=True)
+        wall_clock = ["created_at", "sent_at", "acknowledged_at"]  # when, not what
+        out[table] = frame.drop(columns=wall_clock, errors="ignore").reset_index(drop=True)
     return out
 
 
