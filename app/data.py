@@ -31,7 +31,7 @@ from cryptobot.readmodel import (
 )
 from cryptobot.status import largest_gaps, market_status, quarantine_summary, recent_batches
 from cryptobot.timeframes import timeframe_seconds_sql
-from cryptobot.warehouse.db import read_connection
+from cryptobot.warehouse.db import file_version, read_connection
 
 #: seconds a cached result is kept (the file version in the key makes new data show at once)
 CACHE_TTL = 600
@@ -82,19 +82,6 @@ class Warehouse:
     @property
     def exists(self) -> bool:
         return Path(self.path).is_file()
-
-
-def file_version(path: Path) -> tuple[int, ...]:
-    """(mtime, size) of a file and of its write-ahead log: changes with every commit."""
-    parts: list[int] = []
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        try:
-            stat = candidate.stat()
-        except OSError:
-            parts += [0, 0]
-        else:
-            parts += [stat.st_mtime_ns, stat.st_size]
-    return tuple(parts)
 
 
 def warehouse(settings: Settings) -> Warehouse:

@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from cryptobot.errors import WarehouseBusyError, WarehouseError
-from cryptobot.warehouse.db import schema_is_current, write_connection
+from cryptobot.warehouse.db import file_version, schema_is_current, write_connection
 from cryptobot.warehouse.lock import write_lock
 
 _logger = logging.getLogger(__name__)
@@ -67,19 +67,6 @@ QUIET_ATTEMPTS = 20
 WARM_KEYS = 48
 #: seconds a refresh waits for the lock to write the API's own rows before copying without it
 PENDING_LOCK_SECONDS = 0.2
-
-
-def file_version(path: Path) -> tuple[int, ...]:
-    """(mtime, size) of a file and of its write-ahead log: changes with every commit."""
-    parts: list[int] = []
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        try:
-            stat = candidate.stat()
-        except OSError:
-            parts += [0, 0]
-        else:
-            parts += [stat.st_mtime_ns, stat.st_size]
-    return tuple(parts)
 
 
 def _copy(source: Path, target: Path) -> None:

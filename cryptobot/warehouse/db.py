@@ -36,6 +36,19 @@ _DUCKDB_MAGIC = b"DUCK"
 _SESSION_SETTINGS = "set global TimeZone = 'UTC'"
 
 
+def file_version(path: Path) -> tuple[int, ...]:
+    """(mtime, size) of a file and of its write-ahead log: changes with every commit."""
+    parts: list[int] = []
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            stat = candidate.stat()
+        except OSError:
+            parts += [0, 0]
+        else:
+            parts += [stat.st_mtime_ns, stat.st_size]
+    return tuple(parts)
+
+
 def _is_lock_error(exc: duckdb.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and any(

@@ -37,6 +37,15 @@ def router(config: ApiSettings) -> APIRouter:
     Limit = Annotated[int, Query(ge=1, le=config.max_page_size, description="rows per page")]
     Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 
+    async def paged(snap: Snap, read, model, wanted: AccountFilters, limit, offset) -> Response:
+        """One page of ``read``'s rows as ``model``, answered from the snapshot's cache."""
+
+        def build(snap: Snapshot):
+            page = read(snap.cursor(), wanted, limit, offset)
+            return model(snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset)
+
+        return await respond(snap, (read.__name__, wanted, limit, offset), build)
+
     def filters(mode, account, symbol, side, status, start, end) -> AccountFilters:
         return AccountFilters(
             mode=mode,
@@ -86,13 +95,7 @@ def router(config: ApiSettings) -> APIRouter:
         """Marks at each decision time, newest first, paged."""
         wanted = filters(mode, account, None, None, None, start, end)
 
-        def build(snap: Snapshot) -> EquityPage:
-            page = reads.equity(snap.cursor(), wanted, limit, offset)
-            return EquityPage(
-                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
-            )
-
-        return await respond(snap, ("equity", wanted, limit, offset), build)
+        return await paged(snap, reads.equity, EquityPage, wanted, limit, offset)
 
     @api.get("/orders", response_model=OrderPage, summary="Orders, newest first")
     async def orders(
@@ -112,13 +115,7 @@ def router(config: ApiSettings) -> APIRouter:
         state and decision time, paged."""
         wanted = filters(mode, account, symbol, side, status, start, end)
 
-        def build(snap: Snapshot) -> OrderPage:
-            page = reads.orders(snap.cursor(), wanted, limit, offset)
-            return OrderPage(
-                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
-            )
-
-        return await respond(snap, ("orders", wanted, limit, offset), build)
+        return await paged(snap, reads.orders, OrderPage, wanted, limit, offset)
 
     @api.get("/trades", response_model=TradePage, summary="Fills, newest first")
     async def trades(
@@ -137,12 +134,6 @@ def router(config: ApiSettings) -> APIRouter:
         market, side and fill time, paged."""
         wanted = filters(mode, account, symbol, side, None, start, end)
 
-        def build(snap: Snapshot) -> TradePage:
-            page = reads.trades(snap.cursor(), wanted, limit, offset)
-            return TradePage(
-                snapshot=snapshot_info(snap), **vars(page), next_offset=page.next_offset
-            )
-
-        return await respond(snap, ("trades", wanted, limit, offset), build)
+        return await paged(snap, reads.trades, TradePage, wanted, limit, offset)
 
     return api

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from cryptobot.api import reads
 from cryptobot.api.app import Snap, Token, naive_utc, respond, snapshot_info, state_of
 from cryptobot.api.schemas import Models, PredictionPage, Problem
-from cryptobot.api.snapshot import Snapshot, file_version
+from cryptobot.api.snapshot import Snapshot
 from cryptobot.config import ApiSettings
+from cryptobot.warehouse.db import file_version
 
 ERRORS = {401: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}}
 
